@@ -6,9 +6,9 @@ from pathlib import Path
 
 from harness.commandlog import CommandLog
 from harness.inventory import Inventory, Target
-from harness.transport.base import CommandFailed, Connection, RunResult
+from harness.transport.base import CommandFailed, CommandTimeout, Connection, RunResult
 
-__all__ = ["CommandFailed", "Connection", "RunResult", "open_connection"]
+__all__ = ["CommandFailed", "CommandTimeout", "Connection", "RunResult", "open_connection"]
 
 
 def open_connection(target: Target, inventory: Inventory | None = None, log_dir: Path | None = None) -> Connection:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from harness.errors import InfraError
+
 DEFAULT_COMMAND_TIMEOUT = 300.0
 DEFAULT_OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes kept per stream; the rest is dropped with a marker
 
@@ -28,9 +30,12 @@ class RunResult:
         return self.rc == 0 and not self.timed_out
 
     def check(self, expect_rc: int | tuple[int, ...] = 0) -> "RunResult":
-        """Assert success: raise CommandFailed (an AssertionError, so a check 'fails') otherwise."""
+        """Assert success: raise CommandFailed (an AssertionError, so the check 'fails') on a wrong
+        exit code, and CommandTimeout (an infrastructure error, so the check is 'error') on a timeout."""
+        if self.timed_out:
+            raise CommandTimeout(self)
         allowed = (expect_rc,) if isinstance(expect_rc, int) else tuple(expect_rc)
-        if self.timed_out or self.rc not in allowed:
+        if self.rc not in allowed:
             raise CommandFailed(self)
         return self
 
@@ -47,6 +52,15 @@ class CommandFailed(AssertionError):
         tail = (result.stderr or result.stdout).strip()[-500:]
         where = f" on {result.target}" if result.target else ""
         super().__init__(f"command {what}{where}: {result.command!r}" + (f"\n{tail}" if tail else ""))
+
+
+class CommandTimeout(InfraError):
+    """A command did not finish within its timeout; it was killed on the target."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        where = f" on {result.target}" if result.target else ""
+        super().__init__(f"command timed out after {result.elapsed:.1f}s{where}: {result.command!r}")
 
 
 class Connection(Protocol):

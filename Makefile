@@ -1,0 +1,50 @@
+# xch: `make demo` runs the main job end to end on the built-in lab; `make test` runs the tests.
+# Both set up everything on a fresh Debian machine (apt packages, virtualenv) and are idempotent.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+XCH := $(VENV)/bin/xch
+APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv lab lab-down demo test unit bench clean
+
+all: test
+
+# System packages the lab needs. Installed only when one is missing (needs root, as CI is).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not root: cannot install$$missing (lab tests will not run)"; fi; \
+	fi
+
+# The virtualenv, rebuilt when pyproject.toml changes.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+lab: deps venv
+	@if [ "$$(id -u)" = 0 ]; then $(XCH) lab up; else echo "not root: skipping 'xch lab up' (lab tests will skip, or fail with XCH_REQUIRE_LAB=1)"; fi
+
+lab-down: venv
+	$(XCH) lab down
+
+demo: lab
+	$(XCH) targets check
+	$(XCH) run --suite smoke -n 2
+
+test: lab
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: lab
+	$(PY) benchmarks/transport_overhead.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,294 @@
+"""The `xch` command line.
+
+Exit codes: 0 all good, 1 checks failed, 2 bad input or usage, 3 infrastructure error.
+Every command that prints data takes --json; human output is tables (tabulate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from harness import __version__, runs
+from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, InputError, XchError
+from harness.inventory import Inventory, Target, load_inventory
+
+
+def _project_dir() -> Path:
+    return Path(os.environ.get("XCH_PROJECT_DIR", ".")).resolve()
+
+
+def _emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(human())
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate([[row.get(c, "") for c in columns] for row in rows], headers=columns, tablefmt="simple")
+
+
+def _load(args: argparse.Namespace) -> Inventory:
+    files = [Path(f) for f in (getattr(args, "inventory", None) or [])]
+    return load_inventory(files or None, _project_dir())
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+def cmd_targets_list(args: argparse.Namespace) -> int:
+    selected = _load(args).select(args.targets)
+    rows = [t.public_dict() for t in selected]
+    _emit(args, rows, lambda: _table(
+        [{**r, "labels": ",".join(f"{k}={v}" for k, v in r["labels"].items())} for r in rows],
+        ["name", "host", "port", "user", "transport", "labels", "source"]))
+    return EXIT_OK
+
+
+def check_target(target: Target, inventory: Inventory) -> dict[str, Any]:
+    """Connect, gather facts, close: one row of `xch targets check`."""
+    from harness.facts.gather import gather_facts
+    from harness.transport import open_connection
+
+    conn = open_connection(target, inventory)
+    try:
+        conn.connect()
+        facts = gather_facts(conn.run)
+        return {"name": target.name, "reachable": True, "error": None, "facts": facts}
+    except XchError as exc:
+        return {"name": target.name, "reachable": False, "error": exc.message, "facts": {}}
+    finally:
+        conn.close()
+
+
+def cmd_targets_check(args: argparse.Namespace) -> int:
+    inventory = _load(args)
+    selected = inventory.select(args.targets)
+    with ThreadPoolExecutor(max_workers=min(32, len(selected))) as pool:
+        rows = list(pool.map(lambda t: check_target(t, inventory), selected))
+
+    def human() -> str:
+        flat = []
+        for row in rows:
+            f = row["facts"]
+            flat.append({
+                "target": row["name"], "reachable": "yes" if row["reachable"] else "NO",
+                "arch": f.get("arch", ""), "cpu": " ".join(x for x in (f.get("cpu_vendor"), f.get("cpu_model")) if x),
+                "os": " ".join(str(x) for x in (f.get("os_name"), f.get("os_version"), f.get("os_sp")) if x),
+                "kernel": f.get("kernel", ""), "glibc": f.get("glibc", ""),
+                "cores": f.get("cores", ""), "mem_mb": f.get("mem_total_mb", ""),
+                "error": row["error"] or "",
+            })
+        return _table(flat, ["target", "reachable", "arch", "cpu", "os", "kernel", "glibc", "cores", "mem_mb", "error"])
+
+    _emit(args, rows, human)
+    return EXIT_OK if all(r["reachable"] for r in rows) else EXIT_INFRA
+
+
+# -- lab -------------------------------------------------------------------------------------
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    extra = []
+    if args.rootfs:
+        if not (args.name and args.arch):
+            raise InputError("--rootfs needs --name NAME and --arch aarch64|x86_64")
+        if args.arch not in ("aarch64", "x86_64"):
+            raise InputError(f"--arch must be aarch64 or x86_64, got {args.arch!r}")
+        extra.append(lab.RootfsSpec(file=Path(args.rootfs).resolve(), name=args.name, arch=args.arch))
+    rows = lab.lab_up(_project_dir(), extra=extra or None)
+    _emit(args, rows, lambda: _table(rows, ["name", "arch", "host", "port", "status"])
+          + "\ninventory: targets/lab.toml (lab-arm64 runs under qemu-user emulation: its timings are not ARM silicon)")
+    return EXIT_OK
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    rows = lab.lab_status(_project_dir())
+    _emit(args, rows, lambda: _table(rows, ["name", "arch", "address", "port", "built", "running", "answering"])
+          if rows else "lab: nothing built or running")
+    return EXIT_OK
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    done = lab.lab_down(_project_dir())
+    _emit(args, done, lambda: "\n".join(done) or "lab: nothing to stop")
+    return EXIT_OK
+
+
+# -- run -------------------------------------------------------------------------------------
+
+def _suite_path(suite: str) -> Path:
+    for candidate in (Path(suite), _project_dir() / "suites" / suite):
+        if candidate.exists():
+            return candidate.resolve()
+    available = sorted(p.name for p in (_project_dir() / "suites").iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    raise InputError(f"--suite {suite!r}: no such suite (available: {', '.join(available) or 'none'})")
+
+
+def _run_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]:
+    """The run's settings and folder; on --resume they come from the run's own run.json."""
+    if args.resume:
+        run_dir = Path(args.resume).resolve()
+        recorded = runs.load_run(run_dir).get("args", {})
+        settings = {
+            "suite": args.suite or recorded.get("suite"),
+            "targets": args.targets or recorded.get("targets", "*"),
+            "product": args.product or recorded.get("product"),
+            "inventory": args.inventory or recorded.get("inventory", []),
+            "workers": args.workers if args.workers is not None else recorded.get("workers", 0),
+        }
+        if not settings["suite"]:
+            raise InputError(f"{run_dir / runs.RUN_JSON}: no suite recorded; pass --suite")
+        return settings, run_dir, True
+    if not args.suite:
+        raise InputError("xch run needs --suite SUITE (or --resume RUN)")
+    settings = {"suite": args.suite, "targets": args.targets or "*", "product": args.product,
+                "inventory": [str(Path(f).resolve()) for f in args.inventory or []],
+                "workers": args.workers or 0}
+    run_dir = Path(args.run_dir).resolve() if args.run_dir else _project_dir() / "results" / runs.new_run_id(Path(args.suite).name)
+    return settings, run_dir, False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings, run_dir, resume = _run_settings(args)
+    suite = _suite_path(settings["suite"])
+    inventory = load_inventory([Path(f) for f in settings["inventory"]] or None, _project_dir())
+    selected = inventory.select(settings["targets"])  # bad selection: exit 2 before anything starts
+    if settings["product"] and not Path(settings["product"]).exists():
+        raise InputError(f"--product {settings['product']}: no such file or folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+           "--rootdir", str(_project_dir()), "--run-dir", str(run_dir), "--targets", settings["targets"],
+           "-o", "console_output_style=count", "-rfEs"]
+    for f in settings["inventory"]:
+        cmd += ["--inventory", f]
+    if settings["product"]:
+        cmd += ["--product", str(settings["product"])]
+    if settings["workers"]:
+        cmd += ["-n", str(settings["workers"]), "--dist", "loadgroup"]
+    if resume:
+        cmd.append("--xch-resume")
+    cmd += args.pytest_args
+    env = dict(os.environ, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(settings))
+    print(f"xch run {run_dir.name}: suite {suite.name} on {len(selected)} target(s): "
+          f"{', '.join(t.name for t in selected)}" + (" (resume)" if resume else ""), file=sys.stderr)
+    proc = subprocess.run(cmd, env=env, cwd=_project_dir(), stdout=sys.stderr if args.json else None)
+    if proc.returncode in (2, 3, 4) and not (run_dir / runs.RESULTS).exists():
+        print(f"xch run: pytest stopped before any check ran (exit {proc.returncode})", file=sys.stderr)
+        return EXIT_BAD_INPUT if proc.returncode == 4 else EXIT_INFRA
+    return _summarise(run_dir, args)
+
+
+def _summarise(run_dir: Path, args: argparse.Namespace) -> int:
+    loaded = runs.read_results(run_dir)
+    latest = runs.latest_records(loaded.records)
+    per_target: dict[str, list[dict[str, Any]]] = {}
+    for record in latest:
+        per_target.setdefault(record["target"], []).append(record)
+    summary = [{"target": name, **runs.counts(items)} for name, items in sorted(per_target.items())]
+    problems = [r for r in latest if r["outcome"] in ("failed", "error")]
+    data = {"run_id": run_dir.name, "run_dir": str(run_dir), "summary": summary, "totals": runs.counts(latest),
+            "problems": [{k: r.get(k) for k in ("target", "check_id", "level", "outcome", "reason")} for r in problems]}
+
+    def human() -> str:
+        text = f"\nrun {run_dir.name}  ({run_dir})\n" + _table(summary, ["target", *runs.OUTCOMES])
+        if problems:
+            rows = [{**r, "reason": (r.get("reason") or "").splitlines()[0][:100] if r.get("reason") else ""} for r in problems]
+            text += "\n\n" + _table(rows, ["target", "check_id", "level", "outcome", "reason"])
+        return text
+
+    _emit(args, data, human)
+    return runs.exit_code_for(latest)
+
+
+def cmd_results_show(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run).resolve()
+    runs.load_run(run_dir)
+    return _summarise(run_dir, args)
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xch", description="xinchuang (信创) adaptation and compatibility test harness")
+    parser.add_argument("--version", action="version", version=f"xch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def inventory_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--inventory", action="append", metavar="FILE",
+                       help="inventory file (repeatable; default: every targets/*.toml)")
+        p.add_argument("--targets", metavar="SEL", default=None,
+                       help="names or labels key=value, comma-separated (default: all)")
+
+    def json_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    targets = sub.add_parser("targets", help="list and check inventory targets")
+    tsub = targets.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = tsub.add_parser("list", help="list the selected targets")
+    inventory_options(p), json_option(p), p.set_defaults(func=cmd_targets_list)
+    p = tsub.add_parser("check", help="connect to every selected target and print reachability and facts")
+    inventory_options(p), json_option(p), p.set_defaults(func=cmd_targets_check)
+
+    lab = sub.add_parser("lab", help="the local lab: emulated arm64 and native x86 targets on loopback")
+    lsub = lab.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = lsub.add_parser("up", help="build (once) and start the lab; writes targets/lab.toml")
+    p.add_argument("--rootfs", metavar="FILE", help="also start this rootfs tarball (e.g. an openEuler export)")
+    p.add_argument("--name", help="target name for --rootfs")
+    p.add_argument("--arch", help="architecture of --rootfs: aarch64 or x86_64")
+    json_option(p), p.set_defaults(func=cmd_lab_up)
+    p = lsub.add_parser("status", help="show lab targets")
+    json_option(p), p.set_defaults(func=cmd_lab_status)
+    p = lsub.add_parser("down", help="stop the lab and unmount what it mounted")
+    json_option(p), p.set_defaults(func=cmd_lab_down)
+
+    p = sub.add_parser("run", help="run a suite across targets and record a run folder")
+    p.add_argument("--suite", help="suite name under suites/ (smoke, compat, ...) or a path")
+    p.add_argument("--product", help="product submission folder or product.toml")
+    inventory_options(p)
+    p.add_argument("-n", dest="workers", type=int, default=None, metavar="N", help="parallel workers (pytest-xdist)")
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: results/<run-id>)")
+    p.add_argument("--resume", metavar="RUN", help="finish an earlier run: only missing and errored checks run")
+    json_option(p)
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    p.set_defaults(func=cmd_run)
+
+    results = sub.add_parser("results", help="inspect run folders")
+    rsub = results.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = rsub.add_parser("show", help="summary of a run folder")
+    p.add_argument("run", metavar="RUN_DIR")
+    json_option(p), p.set_defaults(func=cmd_results_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.func(args)
+    except XchError as exc:
+        print(f"xch: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("xch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

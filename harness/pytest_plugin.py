@@ -1,0 +1,369 @@
+"""pytest plugin: targets as a parametrised fixture, facts, check markers, and the run folder.
+
+- `target` is parametrised over the selected targets (ids = names, sorted, so every xdist worker
+  collects the same order); each target is one xdist group, so one worker owns its connection.
+- A target that cannot be reached yields one short `error` per check (no traceback cascade): the
+  first failure is remembered per worker and later checks fail fast with the same reason.
+- `@pytest.mark.check("SMOKE-001", level="mandatory")` gives a check its stable id and level;
+  `@pytest.mark.requires(arch="aarch64")` skips with a precise reason when facts do not match.
+- Each check's outcome is appended to results.jsonl the moment it ends (see harness.runs).
+
+Outcomes: passed; failed (an AssertionError: the product is at fault); error (anything else:
+the harness or the target is at fault, e.g. unreachable, timeout); skipped (with its reason).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import __version__, runs
+from harness.errors import XchError
+from harness.inventory import Inventory, Target, load_inventory
+
+LEVELS = ("mandatory", "optional")
+_STATE_KEY = pytest.StashKey["_XchState"]()
+_RECORD_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xch", "xch targets and runs")
+    group.addoption("--inventory", action="append", default=[], metavar="FILE",
+                    help="inventory TOML file (repeatable; default: every targets/*.toml)")
+    group.addoption("--targets", default="*", metavar="SEL",
+                    help="targets by name or label key=value, comma-separated (default: all)")
+    group.addoption("--product", default=None, metavar="PATH", help="product submission folder or product.toml")
+    group.addoption("--run-dir", default=None, metavar="DIR", help="run folder to record results in")
+    group.addoption("--xch-resume", action="store_true", default=False,
+                    help="run only the checks of --run-dir that are missing or ended in error")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "check(id, level='mandatory'): stable check id and certification level")
+    config.addinivalue_line("markers", "requires(**facts): run only on targets whose facts match")
+    config.stash[_STATE_KEY] = _XchState(config)
+
+
+class _XchState:
+    """Per-process state: inventory, connections, unreachable targets, cached facts."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        run_dir = config.getoption("--run-dir")
+        self.run_dir = Path(run_dir).resolve() if run_dir else None
+        self.run_id = self.run_dir.name if self.run_dir else ""
+        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self._inventory: Inventory | None = None
+        self._selected: list[Target] | None = None
+        self.connections: dict[str, Any] = {}
+        self.unreachable: dict[str, str] = {}
+        self.facts: dict[str, dict[str, Any]] = {}
+
+    @property
+    def inventory(self) -> Inventory:
+        if self._inventory is None:
+            files = [Path(f) for f in self.config.getoption("--inventory")]
+            try:
+                self._inventory = load_inventory(files or None, Path(self.config.rootpath))
+            except XchError as exc:
+                raise pytest.UsageError(exc.message) from None
+        return self._inventory
+
+    def selected(self) -> list[Target]:
+        if self._selected is None:
+            try:
+                self._selected = self.inventory.select(self.config.getoption("--targets"))
+            except XchError as exc:
+                raise pytest.UsageError(exc.message) from None
+        return self._selected
+
+    def connection(self, name: str) -> Any:
+        """The worker's connection to `name`, connected; raises XchError when unreachable."""
+        from harness.transport import open_connection
+
+        if name in self.unreachable:
+            raise _Unreachable(self.unreachable[name])
+        conn = self.connections.get(name)
+        if conn is None:
+            log_dir = self.run_dir / "logs" / name if self.run_dir else None
+            conn = open_connection(self.inventory.get(name), self.inventory, log_dir)
+            self.connections[name] = conn
+        try:
+            conn.connect()
+            if name not in self.facts:
+                self._gather_facts(conn)
+        except XchError as exc:
+            self.unreachable[name] = exc.message
+            raise _Unreachable(exc.message) from None
+        return conn
+
+    def _gather_facts(self, conn: Any) -> None:
+        """Facts once per target per worker, saved in the run folder for run.json and the whitelist."""
+        from harness.facts.gather import gather_facts
+
+        gathered = gather_facts(conn.run)
+        self.facts[conn.name] = gathered
+        if self.run_dir:
+            runs.atomic_write_json(self.run_dir / "facts" / f"{conn.name}.json", gathered)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _state(config: pytest.Config) -> _XchState:
+    return config.stash[_STATE_KEY]
+
+
+# -- parametrisation and collection ----------------------------------------------------------
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" in metafunc.fixturenames:
+        names = [t.name for t in _state(metafunc.config).selected()]
+        metafunc.parametrize("target", names, ids=names, indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = _state(config)
+    for item in items:
+        name = _target_of(item)
+        if name:
+            # One xdist group per target: with --dist loadgroup one worker owns the connection.
+            item.add_marker(pytest.mark.xdist_group(name))
+    if config.getoption("--xch-resume") and state.run_dir:
+        done = runs.done_keys(state.run_dir)
+        keep, drop = [], []
+        for item in items:
+            (drop if (_target_of(item) or "", _test_id(item)) in done else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+
+def _target_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("target") if callspec else None
+
+
+def _test_id(item: pytest.Item) -> str:
+    """The node id without xdist's `@group` suffix, so ids match across serial and parallel runs."""
+    nodeid = item.nodeid
+    name = _target_of(item)
+    suffix = f"@{name}"
+    return nodeid[: -len(suffix)] if name and nodeid.endswith(suffix) else nodeid
+
+
+def _check_marker(item: pytest.Item) -> tuple[str, str]:
+    mark = item.get_closest_marker("check")
+    if mark is None:
+        return item.originalname if hasattr(item, "originalname") else item.name, "mandatory"
+    check_id = mark.args[0] if mark.args else mark.kwargs.get("id", item.name)
+    level = mark.kwargs.get("level", mark.args[1] if len(mark.args) > 1 else "mandatory")
+    if level not in LEVELS:
+        raise pytest.UsageError(f"{item.nodeid}: check level must be one of {LEVELS}, got {level!r}")
+    return str(check_id), level
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> Any:
+    """A connected transport to the target of this parametrisation (harness.transport.Connection)."""
+    state = _state(request.config)
+    try:
+        return state.connection(request.param)
+    except _Unreachable as exc:
+        pytest.fail(f"target unreachable: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def facts(request: pytest.FixtureRequest, target: Any) -> dict[str, Any]:
+    """Platform facts of the target, gathered when the worker first connected (see _XchState)."""
+    return _state(request.config).facts[target.name]
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A dict a check fills with evidence; it is stored with the check's record."""
+    return request.node.stash.setdefault(_RECORD_KEY, {}).setdefault("evidence", {})
+
+
+@pytest.fixture
+def metrics(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """A list a check appends metric dicts to; stored with the check's record."""
+    return request.node.stash.setdefault(_RECORD_KEY, {}).setdefault("metrics", [])
+
+
+@pytest.fixture
+def product(request: pytest.FixtureRequest) -> str | None:
+    """The --product path given to the run, if any (the compat suite loads it)."""
+    return request.config.getoption("--product")
+
+
+@pytest.fixture(autouse=True)
+def _xch_requires(request: pytest.FixtureRequest) -> None:
+    """Skip a check whose `requires` marker does not match the target's facts, saying why."""
+    marks = list(request.node.iter_markers("requires"))
+    if not marks or "target" not in request.fixturenames:
+        return
+    target_facts = request.getfixturevalue("facts")
+    for mark in marks:
+        for key, wanted in mark.kwargs.items():
+            have = target_facts.get(key)
+            accepted = wanted if isinstance(wanted, (list, tuple, set)) else (wanted,)
+            if have not in accepted:
+                shown = "|".join(map(str, accepted))
+                pytest.skip(f"requires {key}={shown}; target {request.node.callspec.params['target']} has {key}={have}")
+
+
+# -- recording --------------------------------------------------------------------------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    data = item.stash.setdefault(_RECORD_KEY, {})
+    data.setdefault("phases", {})[report.when] = (report, call.excinfo)
+    if report.when == "setup" and "started_at" not in data:
+        data["started_at"] = runs.utc_now()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    started = time.monotonic()
+    yield
+    state = _state(item.config)
+    if state.run_dir is None or _target_of(item) is None:
+        return
+    data = item.stash.get(_RECORD_KEY, {})
+    outcome, reason = _classify(data.get("phases", {}))
+    check_id, level = _check_marker(item)
+    record = {
+        "run_id": state.run_id,
+        "target": _target_of(item),
+        "check_id": check_id,
+        "level": level,
+        "outcome": outcome,
+        "reason": reason,
+        "duration_s": round(time.monotonic() - started, 3),
+        "started_at": data.get("started_at", runs.utc_now()),
+        "test_id": _test_id(item),
+        "worker": state.worker,
+        "evidence": data.get("evidence", {}),
+        "metrics": data.get("metrics", []),
+    }
+    runs.append_record(state.run_dir, _jsonable(record))
+
+
+def _classify(phases: dict[str, Any]) -> tuple[str, str]:
+    """Map pytest's phases to our four outcomes, with a one-paragraph reason."""
+    setup = phases.get("setup")
+    call = phases.get("call")
+    teardown = phases.get("teardown")
+    if setup and setup[0].skipped:
+        return "skipped", _skip_reason(setup[0])
+    if setup and setup[0].failed:
+        return "error", _reason(setup)
+    if call is None:
+        return "error", "check did not run"
+    report, excinfo = call
+    if report.skipped:
+        return "skipped", _skip_reason(report)
+    if report.failed:
+        if excinfo is not None and excinfo.errisinstance(AssertionError):
+            return "failed", _reason(call)
+        return "error", _reason(call)
+    if teardown and teardown[0].failed:
+        return "error", "teardown: " + _reason(teardown)
+    return "passed", ""
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return str(report.longrepr or "skipped")
+
+
+def _reason(phase: tuple[pytest.TestReport, Any]) -> str:
+    report, excinfo = phase
+    if excinfo is None:
+        return str(report.longrepr)[-2000:]
+    if excinfo.errisinstance((XchError, pytest.fail.Exception)):
+        return str(excinfo.value)[:2000]
+    if excinfo.errisinstance(AssertionError):
+        text = str(excinfo.value) or excinfo.exconly()
+        return text[:2000]
+    return f"harness error: {excinfo.exconly()}"[:2000]
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# -- the run folder's run.json and junit.xml (controller process only) --------------------------
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state.run_dir is None or state.is_worker:
+        return
+    state.run_dir.mkdir(parents=True, exist_ok=True)
+    (state.run_dir / "logs").mkdir(exist_ok=True)
+    path = state.run_dir / runs.RUN_JSON
+    resume = session.config.getoption("--xch-resume")
+    info = runs.load_run(state.run_dir) if resume and path.exists() else {}
+    if resume:
+        runs.repair_results(state.run_dir)
+    attempt = {"started_at": runs.utc_now(), "argv": _command_line(), "resume": bool(resume)}
+    info.setdefault("run_id", state.run_id)
+    info.setdefault("started_at", attempt["started_at"])
+    info.setdefault("args", json.loads(os.environ.get("XCH_RUN_ARGS", "{}")))
+    info["status"] = "running"
+    info.pop("ended_at", None)
+    info.setdefault("attempts", []).append(attempt)
+    info["versions"] = {"xch": __version__, "python": platform.python_version(), "pytest": pytest.__version__,
+                        "controller": f"{platform.system()} {platform.release()} {platform.machine()}"}
+    try:
+        info["targets"] = [t.public_dict() for t in state.selected()]
+    except pytest.UsageError:
+        info["targets"] = []
+    runs.atomic_write_json(path, info)
+
+
+def _command_line() -> list[str]:
+    from_cli = os.environ.get("XCH_COMMAND_LINE")
+    return json.loads(from_cli) if from_cli else list(sys.argv)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    state.close()
+    if state.run_dir is None or state.is_worker:
+        return
+    path = state.run_dir / runs.RUN_JSON
+    info = runs.load_run(state.run_dir) if path.exists() else {"run_id": state.run_id}
+    latest = runs.latest_records(runs.read_results(state.run_dir).records)
+    info["ended_at"] = runs.utc_now()
+    info["status"] = "finished"
+    info["summary"] = runs.counts(latest)
+    info["facts"] = runs.collect_facts(state.run_dir)
+    if info.get("attempts"):
+        info["attempts"][-1]["ended_at"] = info["ended_at"]
+        info["attempts"][-1]["pytest_exit"] = int(exitstatus)
+    runs.write_junit(state.run_dir, latest)
+    runs.atomic_write_json(path, info)
