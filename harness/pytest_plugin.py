@@ -134,18 +134,48 @@ def _state(config: pytest.Config) -> _XchState:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
-        names = [t.name for t in _state(metafunc.config).selected()]
-        metafunc.parametrize("target", names, ids=names, indirect=True)
+        # One xdist group per target, attached here (before any collection hook) so that with
+        # --dist loadgroup one worker owns each target's connection.
+        params = [pytest.param(t.name, id=t.name, marks=pytest.mark.xdist_group(t.name))
+                  for t in _state(metafunc.config).selected()]
+        metafunc.parametrize("target", params, indirect=True)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist loadgroup`, schedule whole targets to workers ourselves.
+
+    xdist's own loadgroup rewrites `item._nodeid`, which pytest 9.2 no longer reads, so its
+    grouping silently stopped working; grouping by the target id in the node id does not depend
+    on pytest internals. One worker then owns every check of a target (and its connection).
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    names = sorted((t.name for t in _state(config).selected()), key=len, reverse=True)
+
+    class TargetScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return target_in_nodeid(nodeid, names) or nodeid.rsplit("::", 1)[0]
+
+    return TargetScheduling(config, log)
+
+
+def target_in_nodeid(nodeid: str, names: list[str]) -> str | None:
+    """The target name inside a node id's parameter part (`test_x[lab-x86-3]` -> `lab-x86`)."""
+    nodeid = nodeid.split("@", 1)[0] if "]@" in nodeid else nodeid
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    params = nodeid[nodeid.index("[") + 1:-1]
+    for name in sorted(names, key=len, reverse=True):
+        if params == name or params.startswith(name + "-") or params.endswith("-" + name) or f"-{name}-" in params:
+            return name
+    return None
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = _state(config)
-    for item in items:
-        name = _target_of(item)
-        if name:
-            # One xdist group per target: with --dist loadgroup one worker owns the connection.
-            item.add_marker(pytest.mark.xdist_group(name))
     if config.getoption("--xch-resume") and state.run_dir:
         done = runs.done_keys(state.run_dir)
         keep, drop = [], []
@@ -268,7 +298,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         "evidence": data.get("evidence", {}),
         "metrics": data.get("metrics", []),
     }
-    runs.append_record(state.run_dir, _jsonable(record))
+    conn = state.connections.get(record["target"])
+    mask = getattr(conn, "masker", None) or (lambda text: text)
+    runs.append_record(state.run_dir, _masked(_jsonable(record), mask))
 
 
 def _classify(phases: dict[str, Any]) -> tuple[str, str]:
@@ -310,6 +342,17 @@ def _reason(phase: tuple[pytest.TestReport, Any]) -> str:
         text = str(excinfo.value) or excinfo.exconly()
         return text[:2000]
     return f"harness error: {excinfo.exconly()}"[:2000]
+
+
+def _masked(value: Any, mask: Any) -> Any:
+    """Secrets of the target (passwords, passphrases) replaced in every string of a record."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list):
+        return [_masked(v, mask) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, mask) for k, v in value.items()}
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -88,3 +88,14 @@ def test_local_transport_timeout_kills_the_whole_tree(local):
 def test_local_transport_bounds_output(local):
     r = local.run("head -c 100000 /dev/zero")
     assert r.truncated and "bytes dropped" in r.stdout and len(r.stdout) < 2000
+
+
+def test_target_in_nodeid_handles_dashes_and_other_params():
+    from harness.pytest_plugin import target_in_nodeid
+
+    names = ["lab-x86", "lab", "lab-x86-2"]
+    assert target_in_nodeid("s/t.py::test_a[lab-x86]", names) == "lab-x86"
+    assert target_in_nodeid("s/t.py::test_a[lab-x86-2]", names) == "lab-x86-2"
+    assert target_in_nodeid("s/t.py::test_a[lab-x86-3]", names) == "lab-x86"  # target then step 3
+    assert target_in_nodeid("s/t.py::test_a[3-lab]", names) == "lab"
+    assert target_in_nodeid("s/t.py::test_a", names) is None

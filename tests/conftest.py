@@ -1,0 +1,67 @@
+"""Fixtures for xch's own tests: the lab inventory and a way to run the `xch` CLI for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+LAB_TOML = PROJECT / "targets" / "lab.toml"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=3) as sock:
+            sock.settimeout(5)
+            return sock.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def lab_inventory() -> Path:
+    """targets/lab.toml when both lab targets answer; with XCH_REQUIRE_LAB=1 a missing lab fails."""
+    from harness.inventory import load_inventory
+
+    problem = None
+    if not LAB_TOML.exists():
+        problem = f"{LAB_TOML} not found: run `xch lab up` (as root)"
+    else:
+        inv = load_inventory([LAB_TOML])
+        down = [t.name for t in inv.targets if not _answers(t.host, t.port)]
+        if down:
+            problem = f"lab targets not answering: {', '.join(down)} (run `xch lab up`)"
+    if problem:
+        if os.environ.get("XCH_REQUIRE_LAB") == "1":
+            pytest.fail(f"XCH_REQUIRE_LAB=1 but the lab is not usable: {problem}", pytrace=False)
+        pytest.skip(problem)
+    return LAB_TOML
+
+
+@dataclass
+class Completed:
+    rc: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def run_xch(*args: str, cwd: Path = PROJECT, env: dict | None = None, timeout: float = 600) -> Completed:
+    """Run the real CLI in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    return Completed(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def xch():
+    return run_xch

@@ -1,0 +1,13 @@
+"""Run by test_faults.py: a check whose command hangs, then one that must still work on the same target."""
+
+import pytest
+
+
+@pytest.mark.check("FAULT-HANG-001")
+def test_a_hanging_command(target):
+    target.run("sleep 600; echo never", timeout=2).check()
+
+
+@pytest.mark.check("FAULT-HANG-002")
+def test_b_target_still_answers(target):
+    assert target.run("echo alive").check().stdout == "alive\n"
