@@ -268,6 +268,7 @@ def _xch_requires(request: pytest.FixtureRequest) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    _mask_report(item, report)
     data = item.stash.setdefault(_RECORD_KEY, {})
     data.setdefault("phases", {})[report.when] = (report, call.excinfo)
     if report.when == "setup" and "started_at" not in data:
@@ -298,9 +299,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         "evidence": data.get("evidence", {}),
         "metrics": data.get("metrics", []),
     }
-    conn = state.connections.get(record["target"])
-    mask = getattr(conn, "masker", None) or (lambda text: text)
+    mask = _masker_for(item) or (lambda text: text)
     runs.append_record(state.run_dir, _masked(_jsonable(record), mask))
+
+
+def _masker_for(item: pytest.Item) -> Any:
+    conn = _state(item.config).connections.get(_target_of(item) or "")
+    return getattr(conn, "masker", None)
+
+
+def _mask_report(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Console and JUnit output of a check must not show the target's secrets either."""
+    mask = _masker_for(item)
+    if mask is None:
+        return
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        if mask(text) != text:
+            report.longrepr = mask(text)
+    report.sections = [(title, mask(content)) for title, content in report.sections]
 
 
 def _classify(phases: dict[str, Any]) -> tuple[str, str]:
