@@ -229,6 +229,7 @@ def _empty_facts() -> dict:
         "os_id": "", "os_name": "", "os_version": "", "os_sp": "", "os_edition": "", "os_like": [],
         "os_product": "", "os_pretty_name": "",
         "glibc": "", "pkg_manager": "", "accelerators": [], "is_root": False, "sudo": "",
+        "emulation": "",  # "qemu-user" when an ARM userland runs emulated on an x86 host (the lab)
     }
 
 
@@ -246,7 +247,7 @@ def facts_from_sections(sections: dict[str, str]) -> dict:
     Keys: arch, kernel, hostname, cpu_vendor, cpu_model, cpu_family, cpu_implementer, cpu_part,
     cpu_bios_model, midr, sockets, cores, numa_nodes, mem_total_mb, page_size, os_id, os_name,
     os_version, os_sp, os_edition, os_like, os_product, os_pretty_name, glibc, pkg_manager,
-    accelerators, is_root, sudo.
+    accelerators, is_root, sudo, emulation.
     """
     sections = {str(k): str(v) for k, v in dict(sections or {}).items()} if isinstance(sections, dict) else {}
     facts = _empty_facts()

@@ -550,6 +550,12 @@ def identify_cpu(arch: str, lscpu: dict, cpuinfo: dict, midr: str | None) -> dic
     has_arm_ids = bool(cpuinfo.get("cpu_implementer") or _text(midr).strip())
     if arch in ("x86_64", "amd64", "i386", "i686") or (not arch and cpuinfo.get("vendor_id")):
         return _identify_x86(lscpu, cpuinfo)
+    if arch.startswith(("aarch64", "arm")) and not has_arm_ids and cpuinfo.get("vendor_id"):
+        # An ARM userland that sees an x86 /proc/cpuinfo runs under qemu-user emulation (the lab):
+        # the CPU facts are the host's, said so plainly so no one takes them for ARM silicon.
+        host = _identify_x86(lscpu, cpuinfo)
+        return {**host, "cpu_model": f"{host['cpu_model']} (qemu-user emulation)",
+                "cpu_family": "emulated-" + host["cpu_family"], "emulation": "qemu-user"}
     if arch.startswith(("aarch64", "arm")) or (not arch and has_arm_ids):
         return _identify_arm(lscpu, cpuinfo, midr, cpu_count)
     if arch.startswith(("loongarch", "mips")) or "loongson" in str(cpuinfo).lower():

@@ -542,3 +542,16 @@ if given is not None:
                                             "davinci", "nvidia-smi", "os-release", "uid", "package_ids"]), st.text()))
     def test_fuzz_facts_from_sections(sections):
         assert REQUIRED_KEYS <= set(facts_from_sections(sections))
+
+
+def test_arm_userland_on_x86_cpuinfo_is_reported_as_emulation():
+    """The lab's arm64 target runs under qemu-user and sees the host's x86 /proc/cpuinfo."""
+    from harness.facts.gather import facts_from_sections
+
+    cpuinfo = (FIXTURES / "cpuinfo.debian12-x86_64-local").read_text()
+    facts = facts_from_sections({"arch": "aarch64", "cpuinfo": cpuinfo})
+    assert facts["emulation"] == "qemu-user"
+    assert facts["cpu_vendor"] in ("AMD", "Intel") and facts["cpu_family"].startswith("emulated-x86_64")
+    assert "(qemu-user emulation)" in facts["cpu_model"]
+    native = facts_from_sections({"arch": "x86_64", "cpuinfo": cpuinfo})
+    assert native["emulation"] == "" and not native["cpu_family"].startswith("emulated")
