@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="targets by name or label key=value, comma-separated (default: all)")
     group.addoption("--product", default=None, metavar="PATH", help="product submission folder or product.toml")
     group.addoption("--run-dir", default=None, metavar="DIR", help="run folder to record results in")
+    group.addoption("--check-timeout", type=float, default=3600.0, metavar="SECONDS",
+                    help="wall-clock limit of one check, beyond its commands' own timeouts (default 3600)")
     group.addoption("--xch-resume", action="store_true", default=False,
                     help="run only the checks of --run-dir that are missing or ended in error")
 
@@ -260,6 +264,33 @@ def _xch_requires(request: pytest.FixtureRequest) -> None:
             if have not in accepted:
                 shown = "|".join(map(str, accepted))
                 pytest.skip(f"requires {key}={shown}; target {request.node.callspec.params['target']} has {key}={have}")
+
+
+# -- the check timeout ------------------------------------------------------------------------
+
+class CheckTimeout(XchError):
+    """A check ran past --check-timeout (the harness or target is at fault: an error, not a failure)."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Bound the whole check with SIGALRM (main thread only, as pytest and xdist workers run checks)."""
+    limit = item.config.getoption("--check-timeout")
+    usable = limit and limit > 0 and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise CheckTimeout(f"check exceeded --check-timeout of {limit:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # -- recording --------------------------------------------------------------------------------

@@ -185,6 +185,25 @@ def test_hung_command_ends_as_timeout_error_and_the_target_runs_on(lab_inventory
     assert "TIMED-OUT" in (run_dir / "logs" / "lab-arm64" / "commands.log").read_text()
 
 
+def test_check_timeout_bounds_a_check_that_hangs_in_python(lab_inventory, xch, tmp_path):
+    run_dir = tmp_path / "run"
+    done = xch("run", "--suite", str(FAULT_SUITES / "test_python_hang.py"), "--inventory", str(lab_inventory),
+               "--targets", "lab-x86", "--run-dir", str(run_dir), "--json", "--", "--check-timeout", "2")
+    assert done.rc == 3, done.stderr
+    (record,) = records(run_dir)
+    assert record["outcome"] == "error" and "exceeded --check-timeout of 2s" in record["reason"]
+    assert record["duration_s"] < 60
+
+
+def test_jump_host_reaches_a_target_through_another(lab_inventory, xch, tmp_path):
+    inv = inventory(tmp_path / "inv.toml", lab_x86(),
+                    {"name": "arm-via-jump", "host": "127.0.0.2", "port": 2201, "user": "root", "identity_file": LAB_KEY,
+                     "known_hosts": LAB_KNOWN_HOSTS, "jump": "lab-x86"})
+    done = xch("targets", "check", "--inventory", str(inv), "--targets", "arm-via-jump", "--json")
+    assert done.rc == 0, done.stdout + done.stderr
+    assert done.json()[0]["facts"]["arch"] == "aarch64"
+
+
 def test_sshd_killed_mid_run_then_resume_completes_without_duplicates(lab_inventory, spare_sshd, tmp_path):
     inv = inventory(tmp_path / "inv.toml", spare_sshd.target())
     run_dir = tmp_path / "run"
