@@ -7,34 +7,25 @@ Every command that prints data takes --json; human output is tables (tabulate).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness import __version__, runs
+from harness.cliutil import emit as _emit
+from harness.cliutil import inventory_options, json_option
+from harness.cliutil import project_dir as _project_dir
+from harness.cliutil import table as _table
 from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, InputError, XchError
 from harness.inventory import Inventory, Target, load_inventory
 
-
-def _project_dir() -> Path:
-    return Path(os.environ.get("XCH_PROJECT_DIR", ".")).resolve()
-
-
-def _emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(human())
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    from tabulate import tabulate
-
-    return tabulate([[row.get(c, "") for c in columns] for row in rows], headers=columns, tablefmt="simple")
+# Modules that add their own subcommands with `register(sub)`.
+COMMAND_MODULES: list[str] = []
 
 
 def _load(args: argparse.Namespace) -> Inventory:
@@ -227,15 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def inventory_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--inventory", action="append", metavar="FILE",
-                       help="inventory file (repeatable; default: every targets/*.toml)")
-        p.add_argument("--targets", metavar="SEL", default=None,
-                       help="names or labels key=value, comma-separated (default: all)")
-
-    def json_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
     targets = sub.add_parser("targets", help="list and check inventory targets")
     tsub = targets.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     p = tsub.add_parser("list", help="list the selected targets")
@@ -271,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("show", help="summary of a run folder")
     p.add_argument("run", metavar="RUN_DIR")
     json_option(p), p.set_defaults(func=cmd_results_show)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
