@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,69 +118,27 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
 
 # -- run -------------------------------------------------------------------------------------
 
-def _suite_path(suite: str) -> Path:
-    for candidate in (Path(suite), _project_dir() / "suites" / suite):
-        if candidate.exists():
-            return candidate.resolve()
-    available = sorted(p.name for p in (_project_dir() / "suites").iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
-    raise InputError(f"--suite {suite!r}: no such suite (available: {', '.join(available) or 'none'})")
-
-
-def _run_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, bool]:
-    """The run's settings and folder; on --resume they come from the run's own run.json."""
-    if args.resume:
-        run_dir = Path(args.resume).resolve()
-        recorded = runs.load_run(run_dir).get("args", {})
-        settings = {
-            "suite": args.suite or recorded.get("suite"),
-            "targets": args.targets or recorded.get("targets", "*"),
-            "product": args.product or recorded.get("product"),
-            "inventory": args.inventory or recorded.get("inventory", []),
-            "workers": args.workers if args.workers is not None else recorded.get("workers", 0),
-        }
-        if not settings["suite"]:
-            raise InputError(f"{run_dir / runs.RUN_JSON}: no suite recorded; pass --suite")
-        return settings, run_dir, True
-    if not args.suite:
-        raise InputError("xch run needs --suite SUITE (or --resume RUN)")
-    settings = {"suite": args.suite, "targets": args.targets or "*", "product": args.product,
-                "inventory": [str(Path(f).resolve()) for f in args.inventory or []],
-                "workers": args.workers or 0}
-    run_dir = Path(args.run_dir).resolve() if args.run_dir else _project_dir() / "results" / runs.new_run_id(Path(args.suite).name)
-    return settings, run_dir, False
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    settings, run_dir, resume = _run_settings(args)
-    suite = _suite_path(settings["suite"])
-    inventory = load_inventory([Path(f) for f in settings["inventory"]] or None, _project_dir())
-    selected = inventory.select(settings["targets"])  # bad selection: exit 2 before anything starts
-    if settings["product"] and not Path(settings["product"]).exists():
-        raise InputError(f"--product {settings['product']}: no such file or folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
-           "--rootdir", str(_project_dir()), "--run-dir", str(run_dir), "--targets", settings["targets"],
-           "-o", "console_output_style=count", "-rfEs"]
-    for f in settings["inventory"]:
-        cmd += ["--inventory", f]
-    if settings["product"]:
-        cmd += ["--product", str(settings["product"])]
-    if settings["workers"]:
-        cmd += ["-n", str(settings["workers"]), "--dist", "loadgroup"]
-    if resume:
-        cmd.append("--xch-resume")
-    cmd += args.pytest_args
-    env = dict(os.environ, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(settings))
-    print(f"xch run {run_dir.name}: suite {suite.name} on {len(selected)} target(s): "
-          f"{', '.join(t.name for t in selected)}" + (" (resume)" if resume else ""), file=sys.stderr)
-    proc = subprocess.run(cmd, env=env, cwd=_project_dir(), stdout=sys.stderr if args.json else None)
-    if proc.returncode in (2, 3, 4) and not (run_dir / runs.RESULTS).exists():
-        print(f"xch run: pytest stopped before any check ran (exit {proc.returncode})", file=sys.stderr)
-        return EXIT_BAD_INPUT if proc.returncode == 4 else EXIT_INFRA
-    return _summarise(run_dir, args)
+    from harness.runner import RunRequest, run_suite
+
+    if args.resume:
+        request = RunRequest.from_resume(Path(args.resume).resolve(), suite=args.suite, targets=args.targets,
+                                         product=args.product, inventory=args.inventory, workers=args.workers)
+    elif not args.suite:
+        raise InputError("xch run needs --suite SUITE (or --resume RUN)")
+    else:
+        request = RunRequest(suite=args.suite, targets=args.targets or "*", product=args.product,
+                             inventory=[str(Path(f).resolve()) for f in args.inventory or []],
+                             workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
+    request.pytest_args = args.pytest_args
+    outcome = run_suite(request, quiet=args.json)
+    if not outcome.records and outcome.exit_code:
+        return outcome.exit_code
+    return summarise(outcome.run_dir, args)
 
 
-def _summarise(run_dir: Path, args: argparse.Namespace) -> int:
+def summarise(run_dir: Path, args: argparse.Namespace) -> int:
+    """Print the per-target table and the failed/errored checks; return the run's exit code."""
     loaded = runs.read_results(run_dir)
     latest = runs.latest_records(loaded.records)
     per_target: dict[str, list[dict[str, Any]]] = {}
@@ -208,7 +163,7 @@ def _summarise(run_dir: Path, args: argparse.Namespace) -> int:
 def cmd_results_show(args: argparse.Namespace) -> int:
     run_dir = Path(args.run).resolve()
     runs.load_run(run_dir)
-    return _summarise(run_dir, args)
+    return summarise(run_dir, args)
 
 
 # -- parser ----------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""Runs a suite as a pytest subprocess and records it in a run folder (used by `xch run` and `xch certify`).
+
+pytest runs in its own process so a crash or a stuck plugin cannot take the controller with it,
+and so xdist (-n) works as usual; the plugin writes the run folder, this module only assembles
+the command and reads back the records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import runs
+from harness.cliutil import project_dir
+from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
+from harness.inventory import load_inventory
+
+
+@dataclass
+class RunRequest:
+    """What to run; `from_resume` fills it from an earlier run's run.json."""
+
+    suite: str
+    targets: str = "*"
+    product: str | None = None
+    inventory: list[str] = field(default_factory=list)
+    workers: int = 0
+    run_dir: Path | None = None
+    resume: bool = False
+    pytest_args: list[str] = field(default_factory=list)
+
+    def settings(self) -> dict[str, Any]:
+        """What run.json records as the run's arguments (and --resume reads back)."""
+        return {"suite": self.suite, "targets": self.targets, "product": self.product,
+                "inventory": self.inventory, "workers": self.workers}
+
+    @classmethod
+    def from_resume(cls, run_dir: Path, **overrides: Any) -> "RunRequest":
+        recorded = runs.load_run(run_dir).get("args", {})
+        merged = {k: v for k, v in recorded.items() if k in ("suite", "targets", "product", "inventory", "workers")}
+        merged.update({k: v for k, v in overrides.items() if v not in (None, [], "")})
+        if not merged.get("suite"):
+            raise InputError(f"{run_dir / runs.RUN_JSON}: no suite recorded; pass --suite")
+        return cls(**merged, run_dir=run_dir, resume=True)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    records: list[dict[str, Any]]  # the latest record per (target, check)
+    exit_code: int
+
+
+def suite_path(suite: str) -> Path:
+    """A suite name under suites/ or a path to a suite folder or file."""
+    for candidate in (Path(suite), project_dir() / "suites" / suite):
+        if candidate.exists():
+            return candidate.resolve()
+    suites = project_dir() / "suites"
+    available = sorted(p.name for p in suites.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))) if suites.is_dir() else []
+    raise InputError(f"--suite {suite!r}: no such suite (available: {', '.join(available) or 'none'})")
+
+
+def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
+    """Validate the request (bad input raises before anything starts), run pytest, read the records."""
+    suite = suite_path(request.suite)
+    inventory = load_inventory([Path(f) for f in request.inventory] or None, project_dir())
+    selected = inventory.select(request.targets)
+    if request.product and not Path(request.product).exists():
+        raise InputError(f"--product {request.product}: no such file or folder")
+    run_dir = request.run_dir or project_dir() / "results" / runs.new_run_id(Path(request.suite).name)
+    run_dir = run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+           "--rootdir", str(project_dir()), "--run-dir", str(run_dir), "--targets", request.targets,
+           "-o", "console_output_style=count", "-rfEs"]
+    for f in request.inventory:
+        cmd += ["--inventory", f]
+    if request.product:
+        cmd += ["--product", str(request.product)]
+    if request.workers:
+        cmd += ["-n", str(request.workers), "--dist", "loadgroup"]
+    if request.resume:
+        cmd.append("--xch-resume")
+    cmd += request.pytest_args
+    env = dict(os.environ, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(request.settings()))
+    print(f"xch run {run_dir.name}: suite {suite.name} on {len(selected)} target(s): "
+          f"{', '.join(t.name for t in selected)}" + (" (resume)" if request.resume else ""), file=sys.stderr)
+    proc = subprocess.run(cmd, env=env, cwd=project_dir(), stdout=sys.stderr if quiet else None)
+    latest = runs.latest_records(runs.read_results(run_dir).records)
+    if proc.returncode in (2, 3, 4) and not latest:
+        print(f"xch run: pytest stopped before any check ran (exit {proc.returncode})", file=sys.stderr)
+        return RunOutcome(run_dir, [], EXIT_BAD_INPUT if proc.returncode == 4 else EXIT_INFRA)
+    return RunOutcome(run_dir, latest, runs.exit_code_for(latest))
