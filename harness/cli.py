@@ -129,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         request = RunRequest(suite=args.suite, targets=args.targets or "*", product=args.product,
                              inventory=[str(Path(f).resolve()) for f in args.inventory or []],
-                             workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
+                             workers=args.workers or 0, shard=args.shard,
+                             run_dir=Path(args.run_dir) if args.run_dir else None)
     request.pytest_args = args.pytest_args
     outcome = run_suite(request, quiet=args.json)
     if not outcome.records and outcome.exit_code:
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--product", help="product submission folder or product.toml")
     inventory_options(p)
     p.add_argument("-n", dest="workers", type=int, default=None, metavar="N", help="parallel workers (pytest-xdist)")
+    p.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the targets "
+                   "(several controllers share a fleet; the whitelist compiles their run folders together)")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: results/<run-id>)")
     p.add_argument("--resume", metavar="RUN", help="finish an earlier run: only missing and errored checks run")
     json_option(p)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -137,6 +138,24 @@ class Inventory:
             if t.name == name:
                 return t
         raise InputError(f"no target named {name!r} in {', '.join(map(str, self.files))}")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` (1-based) -> (I, N); raises InputError with the expected form."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise InputError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
+    return int(match.group(1)), int(match.group(2))
+
+
+def shard(targets: list[Target], index: int, count: int) -> list[Target]:
+    """The I-th of N deterministic slices of a selection: round robin over names in sorted order.
+
+    Every controller given the same inventory and selection computes the same slices, the slices
+    are disjoint and together cover the selection, and their sizes differ by at most one.
+    """
+    ordered = sorted(targets, key=lambda t: t.name)
+    return [t for position, t in enumerate(ordered) if position % count == index - 1]
 
 
 def _type_ok(value: Any, types: tuple[type, ...]) -> bool:

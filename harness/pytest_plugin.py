@@ -28,7 +28,7 @@ import pytest
 
 from harness import __version__, runs
 from harness.errors import XchError
-from harness.inventory import Inventory, Target, load_inventory
+from harness.inventory import Inventory, Target, load_inventory, parse_shard, shard
 
 LEVELS = ("mandatory", "optional")
 _STATE_KEY = pytest.StashKey["_XchState"]()
@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="inventory TOML file (repeatable; default: every targets/*.toml)")
     group.addoption("--targets", default="*", metavar="SEL",
                     help="targets by name or label key=value, comma-separated (default: all)")
+    group.addoption("--shard", default=None, metavar="I/N",
+                    help="run only the I-th of N deterministic slices of the selected targets")
     group.addoption("--product", default=None, metavar="PATH", help="product submission folder or product.toml")
     group.addoption("--run-dir", default=None, metavar="DIR", help="run folder to record results in")
     group.addoption("--check-timeout", type=float, default=3600.0, metavar="SECONDS",
@@ -84,7 +86,10 @@ class _XchState:
     def selected(self) -> list[Target]:
         if self._selected is None:
             try:
-                self._selected = self.inventory.select(self.config.getoption("--targets"))
+                selected = self.inventory.select(self.config.getoption("--targets"))
+                if self.config.getoption("--shard"):
+                    selected = shard(selected, *parse_shard(self.config.getoption("--shard")))
+                self._selected = selected
             except XchError as exc:
                 raise pytest.UsageError(exc.message) from None
         return self._selected

@@ -18,7 +18,7 @@ from typing import Any
 from harness import runs
 from harness.cliutil import project_dir
 from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
-from harness.inventory import load_inventory
+from harness.inventory import load_inventory, parse_shard, shard
 
 
 @dataclass
@@ -30,6 +30,7 @@ class RunRequest:
     product: str | None = None
     inventory: list[str] = field(default_factory=list)
     workers: int = 0
+    shard: str | None = None  # "I/N": this controller's slice of the selected targets
     run_dir: Path | None = None
     resume: bool = False
     pytest_args: list[str] = field(default_factory=list)
@@ -37,12 +38,12 @@ class RunRequest:
     def settings(self) -> dict[str, Any]:
         """What run.json records as the run's arguments (and --resume reads back)."""
         return {"suite": self.suite, "targets": self.targets, "product": self.product,
-                "inventory": self.inventory, "workers": self.workers}
+                "inventory": self.inventory, "workers": self.workers, "shard": self.shard}
 
     @classmethod
     def from_resume(cls, run_dir: Path, **overrides: Any) -> "RunRequest":
         recorded = runs.load_run(run_dir).get("args", {})
-        merged = {k: v for k, v in recorded.items() if k in ("suite", "targets", "product", "inventory", "workers")}
+        merged = {k: v for k, v in recorded.items() if k in ("suite", "targets", "product", "inventory", "workers", "shard")}
         merged.update({k: v for k, v in overrides.items() if v not in (None, [], "")})
         if not merged.get("suite"):
             raise InputError(f"{run_dir / runs.RUN_JSON}: no suite recorded; pass --suite")
@@ -71,6 +72,10 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
     suite = suite_path(request.suite)
     inventory = load_inventory([Path(f) for f in request.inventory] or None, project_dir())
     selected = inventory.select(request.targets)
+    if request.shard:
+        selected = shard(selected, *parse_shard(request.shard))
+        if not selected:
+            raise InputError(f"--shard {request.shard}: this slice of the {request.targets!r} selection is empty")
     if request.product and not Path(request.product).exists():
         raise InputError(f"--product {request.product}: no such file or folder")
     run_dir = request.run_dir or project_dir() / "results" / runs.new_run_id(Path(request.suite).name)
@@ -83,6 +88,8 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
         cmd += ["--inventory", f]
     if request.product:
         cmd += ["--product", str(request.product)]
+    if request.shard:
+        cmd += ["--shard", request.shard]
     if request.workers:
         cmd += ["-n", str(request.workers), "--dist", "loadgroup"]
     if request.resume:

@@ -79,3 +79,15 @@ def test_human_summary_table(lab_inventory, xch, tmp_path):
     assert "lab-x86" in done.stdout and "passed" in done.stdout
     shown = xch("results", "show", str(tmp_path / "r"), "--json")
     assert shown.rc == 0 and shown.json()["totals"]["passed"] == 4
+
+
+def test_shards_split_the_fleet_between_controllers(lab_inventory, xch, tmp_path):
+    seen = {}
+    for index in (1, 2):
+        run_dir = tmp_path / f"shard{index}"
+        done = xch("run", "--suite", "smoke", "--inventory", str(lab_inventory), "--shard", f"{index}/2",
+                   "--run-dir", str(run_dir), "--json")
+        assert done.rc == 0, done.stderr
+        seen[index] = {row["target"] for row in done.json()["summary"]}
+        assert json.loads((run_dir / "run.json").read_text())["args"]["shard"] == f"{index}/2"
+    assert seen == {1: {"lab-arm64"}, 2: {"lab-x86"}}
