@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 XCH := $(VENV)/bin/xch
-APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps
+APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps dpkg-dev
 PYTEST_ARGS ?=
 
 .PHONY: all deps venv lab lab-down demo test unit bench clean

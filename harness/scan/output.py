@@ -1,0 +1,123 @@
+"""Output formats of a scan: text, json, csv, html (Jinja2, autoescaped) and xlsx (openpyxl).
+
+Every format carries the same findings and summary; HTML and xlsx add the ELF table. Text and
+HTML headings are bilingual, as the report goes to porting teams and their managers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from harness.errors import InputError
+from harness.scan.model import FINDING_FIELDS, SEVERITIES, ScanReport
+from harness.scan.rules import RULES
+
+FORMATS = ("text", "json", "csv", "html", "xlsx")
+
+
+def render(report: ScanReport, fmt: str) -> str | bytes:
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    return {"text": to_text, "json": to_json, "csv": to_csv, "html": to_html, "xlsx": to_xlsx}[fmt](report)
+
+
+def to_json(report: ScanReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(report: ScanReport) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(FINDING_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for finding in report.sorted_findings():
+        writer.writerow(finding.to_dict())
+    return out.getvalue()
+
+
+def to_text(report: ScanReport) -> str:
+    from tabulate import tabulate
+
+    summary = report.summary()
+    lines = [f"xch scan: {report.root}  (target {report.target_arch}"
+             + (f", {report.target_os} glibc {report.target_glibc}" if report.target_os else "") + ")",
+             f"files scanned / 扫描文件: {summary['files_scanned']}   findings / 问题: {summary['findings']}   "
+             + "   ".join(f"{s}: {summary['by_severity'][s]}" for s in SEVERITIES)
+             + f"   effort / 工作量: ~{summary['effort_total_hours']} h", ""]
+    rows = [[f.severity, f.rule, f"{f.file}:{f.line}" if f.line else f.file, f.snippet[:80]]
+            for f in report.sorted_findings()]
+    if rows:
+        lines.append(tabulate(rows, headers=["severity", "rule", "where", "snippet"], tablefmt="simple"))
+    if summary["by_rule"]:
+        lines += ["", "per rule / 按规则:"]
+        lines += [f"  {rule_id:24} {count:6}  {RULES[rule_id].title}" for rule_id, count in summary["by_rule"].items()]
+    if summary["effort_by_file"]:
+        lines += ["", "effort per file (hours, estimate) / 每个文件的工作量估计（小时）:"]
+        worst = sorted(summary["effort_by_file"].items(), key=lambda kv: -kv[1]["hours"])
+        lines += [f"  {v['hours']:7.1f}  {v['size']:8} {k}" for k, v in worst[:30]]
+        if len(worst) > 30:
+            lines.append(f"  … {len(worst) - 30} more files")
+    if report.binaries:
+        lines += ["", "ELF files / 二进制文件:"]
+        brows = [[b.file, b.machine, b.elf_type, b.glibc_floor or "-",
+                  "" if b.arch_ok is None else ("ok" if b.arch_ok else "WRONG ARCH"),
+                  "" if b.glibc_ok is None else ("ok" if b.glibc_ok else "GLIBC TOO NEW")] for b in report.binaries]
+        lines.append(tabulate(brows, headers=["file", "machine", "type", "glibc floor", "arch", "glibc"],
+                              tablefmt="simple"))
+    for note in summary["notes"]:
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def to_html(report: ScanReport) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                      autoescape=select_autoescape(["html", "j2"], default=True))
+    template = env.get_template("scan_report.html.j2")
+    return template.render(report=report, summary=report.summary(), findings=report.sorted_findings(),
+                           rules=RULES, severities=SEVERITIES)
+
+
+def to_xlsx(report: ScanReport) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Findings"
+    sheet.append(list(FINDING_FIELDS))
+    for finding in report.sorted_findings():
+        sheet.append([_cell(getattr(finding, k)) for k in FINDING_FIELDS])
+    summary = report.summary()
+    rules = book.create_sheet("Summary")
+    rules.append(["rule", "title", "count"])
+    for rule_id, count in summary["by_rule"].items():
+        rules.append([rule_id, RULES[rule_id].title, count])
+    rules.append([])
+    rules.append(["severity", "", "count"])
+    for severity in SEVERITIES:
+        rules.append([severity, "", summary["by_severity"][severity]])
+    effort = book.create_sheet("Effort")
+    effort.append(["file", "hours", "size", "blockers", "warnings"])
+    for file, v in summary["effort_by_file"].items():
+        effort.append([_cell(file), v["hours"], v["size"], v["blockers"], v["warnings"]])
+    elves = book.create_sheet("Binaries")
+    elves.append(["file", "machine", "class", "type", "glibc_floor", "arch_ok", "glibc_ok"])
+    for b in report.binaries:
+        elves.append([_cell(b.file), b.machine, b.elf_class, b.elf_type, b.glibc_floor, b.arch_ok, b.glibc_ok])
+    for ws in book.worksheets:
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    """Text that a spreadsheet will not run as a formula (a snippet starting with '=' stays text)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
