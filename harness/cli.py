@@ -123,13 +123,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.resume:
         request = RunRequest.from_resume(Path(args.resume).resolve(), suite=args.suite, targets=args.targets,
-                                         product=args.product, inventory=args.inventory, workers=args.workers)
+                                         product=args.product, inventory=args.inventory, workers=args.workers,
+                                         baseline=args.baseline, baseline_run=args.baseline_run,
+                                         perf_criteria=args.perf_criteria)
     elif not args.suite:
         raise InputError("xch run needs --suite SUITE (or --resume RUN)")
     else:
         request = RunRequest(suite=args.suite, targets=args.targets or "*", product=args.product,
                              inventory=[str(Path(f).resolve()) for f in args.inventory or []],
                              workers=args.workers or 0, shard=args.shard,
+                             baseline=args.baseline, perf_criteria=args.perf_criteria,
+                             baseline_run=str(Path(args.baseline_run).resolve()) if args.baseline_run else None,
                              run_dir=Path(args.run_dir) if args.run_dir else None)
     request.pytest_args = args.pytest_args
     outcome = run_suite(request, quiet=args.json)
@@ -200,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", dest="workers", type=int, default=None, metavar="N", help="parallel workers (pytest-xdist)")
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the targets "
                    "(several controllers share a fleet; the whitelist compiles their run folders together)")
+    p.add_argument("--baseline", metavar="SEL", help="perf: the baseline target (e.g. role=baseline) every other target is compared with")
+    p.add_argument("--baseline-run", metavar="DIR", help="perf: an earlier run folder whose samples are the baseline")
+    p.add_argument("--perf-criteria", metavar="FILE", help="perf: criteria file (default whitelist/perf-criteria.toml)")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: results/<run-id>)")
     p.add_argument("--resume", metavar="RUN", help="finish an earlier run: only missing and errored checks run")
     json_option(p)

@@ -21,6 +21,10 @@ from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
 from harness.inventory import load_inventory, parse_shard, shard
 
 
+RESUMABLE = ("suite", "targets", "product", "inventory", "workers", "shard", "baseline", "baseline_run", "perf_criteria")
+PERF_OPTIONS = {"baseline": "--baseline", "baseline_run": "--baseline-run", "perf_criteria": "--perf-criteria"}
+
+
 @dataclass
 class RunRequest:
     """What to run; `from_resume` fills it from an earlier run's run.json."""
@@ -31,6 +35,9 @@ class RunRequest:
     inventory: list[str] = field(default_factory=list)
     workers: int = 0
     shard: str | None = None  # "I/N": this controller's slice of the selected targets
+    baseline: str | None = None  # perf: baseline target selector (harness.perf.plugin)
+    baseline_run: str | None = None  # perf: run folder whose samples are the baseline
+    perf_criteria: str | None = None  # perf: criteria file
     run_dir: Path | None = None
     resume: bool = False
     pytest_args: list[str] = field(default_factory=list)
@@ -38,12 +45,13 @@ class RunRequest:
     def settings(self) -> dict[str, Any]:
         """What run.json records as the run's arguments (and --resume reads back)."""
         return {"suite": self.suite, "targets": self.targets, "product": self.product,
-                "inventory": self.inventory, "workers": self.workers, "shard": self.shard}
+                "inventory": self.inventory, "workers": self.workers, "shard": self.shard,
+                "baseline": self.baseline, "baseline_run": self.baseline_run, "perf_criteria": self.perf_criteria}
 
     @classmethod
     def from_resume(cls, run_dir: Path, **overrides: Any) -> "RunRequest":
         recorded = runs.load_run(run_dir).get("args", {})
-        merged = {k: v for k, v in recorded.items() if k in ("suite", "targets", "product", "inventory", "workers", "shard")}
+        merged = {k: v for k, v in recorded.items() if k in RESUMABLE}
         merged.update({k: v for k, v in overrides.items() if v not in (None, [], "")})
         if not merged.get("suite"):
             raise InputError(f"{run_dir / runs.RUN_JSON}: no suite recorded; pass --suite")
@@ -90,6 +98,11 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
         cmd += ["--product", str(request.product)]
     if request.shard:
         cmd += ["--shard", request.shard]
+    perf = [(flag, getattr(request, attr)) for attr, flag in PERF_OPTIONS.items() if getattr(request, attr)]
+    if perf:
+        cmd += ["-p", "harness.perf.plugin"]
+        for flag, value in perf:
+            cmd += [flag, str(value)]
     if request.workers:
         cmd += ["-n", str(request.workers), "--dist", "loadgroup"]
     if request.resume:
