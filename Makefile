@@ -7,7 +7,10 @@ XCH := $(VENV)/bin/xch
 APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps dpkg-dev
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv lab lab-down demo test unit bench clean
+# The PostgreSQL the whitelist tests use (the password is a throwaway for a loopback test server).
+export XCH_TEST_PG_URL ?= postgresql+psycopg://xch:xch@127.0.0.1:5432/xch_test
+
+.PHONY: all deps venv lab lab-down postgres demo test unit bench clean
 
 all: test
 
@@ -37,14 +40,19 @@ demo: lab
 	$(XCH) targets check
 	$(XCH) run --suite smoke -n 2
 
-test: lab
+postgres:
+	@bash scripts/postgres-up.sh
+
+test: lab postgres
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: lab
+bench: lab postgres
 	$(PY) benchmarks/transport_overhead.py
+	$(PY) benchmarks/fleet.py
+	$(PY) benchmarks/whitelist_compile.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

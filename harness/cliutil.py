@@ -29,7 +29,9 @@ def emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     from tabulate import tabulate
 
-    return tabulate([[row.get(c, "") for c in columns] for row in rows], headers=columns, tablefmt="simple")
+    # disable_numparse: a version "1.0" must print as 1.0, not 1
+    return tabulate([[row.get(c, "") for c in columns] for row in rows], headers=columns, tablefmt="simple",
+                    disable_numparse=True)
 
 
 def json_option(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,162 @@
+"""Opening the whitelist database: URL, engine, the write lock, and schema upgrades (Alembic).
+
+Every write (a compile, a workflow step, a migration) runs in one transaction that first takes the
+database-wide write lock: `BEGIN IMMEDIATE` on SQLite, `pg_advisory_xact_lock` on PostgreSQL. Writers
+therefore queue instead of interleaving, so two compiles started at the same time leave the same
+database as the two run one after the other, and a failure rolls back everything it did.
+Readers (query, export, verify) never take the lock.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from harness.cliutil import project_dir
+from harness.errors import InfraError, InputError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+PG_LOCK_KEY = 0x5843485F574C  # "XCH_WL": the advisory lock every writer takes
+DEFAULT_DB = Path("whitelist") / "whitelist.db"
+
+
+def resolve_url(url: str | None) -> str:
+    """--db URL, else $XCH_DB_URL, else the SQLite file whitelist/whitelist.db of the project."""
+    chosen = url or os.environ.get("XCH_DB_URL")
+    if not chosen:
+        path = project_dir() / DEFAULT_DB
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    try:
+        parsed = make_url(chosen)
+    except ArgumentError:
+        raise InputError(f"--db {chosen!r}: not a database URL (expected sqlite:///FILE or "
+                         "postgresql+psycopg://USER:PASS@HOST:PORT/DB)") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise InputError(f"--db {parsed.render_as_string(hide_password=True)}: only sqlite and postgresql are supported")
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what xch installs
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_events(engine: Engine) -> None:
+    """pysqlite's own transaction handling is switched off so BEGIN IMMEDIATE is ours to send."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 120000")  # a waiting writer queues, it does not fail
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")  # readers do not block the writer, nor it them
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("xch_write") else "BEGIN")
+
+
+@dataclass
+class Database:
+    url: str
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction holding the database-wide write lock; commits on success, else rolls back."""
+        with self.engine.connect() as conn:
+            conn.execution_options(xch_write=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(url: str | None = None, upgrade_schema: bool = True) -> Database:
+    """Open (and by default upgrade in place) the whitelist database."""
+    resolved = resolve_url(url)
+    kwargs = {"future": True}
+    if resolved.startswith("postgresql"):
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(resolved, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _sqlite_events(engine)
+    db = Database(resolved, engine)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        raise InfraError(f"whitelist database {db.safe_url()}: cannot connect: {str(exc.orig).strip()}") from None
+    if upgrade_schema:
+        upgrade(db)
+    return db
+
+
+def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to `revision` in place, under the write lock. Returns (before, after)."""
+    from alembic import command
+
+    target = head_revision() if revision == "head" else revision
+    with db.read() as conn:
+        if current_revision(conn) == target:
+            return target, target
+    try:
+        with db.write() as conn:
+            before = current_revision(conn)  # re-read under the lock: another process may have done it
+            if before != target:
+                command.upgrade(_alembic_config(conn), revision)
+            after = current_revision(conn)
+    except SQLAlchemyError as exc:
+        raise InfraError(f"whitelist database {db.safe_url()}: schema upgrade failed: {exc}") from None
+    return before, after or ""
