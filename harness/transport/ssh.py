@@ -233,8 +233,13 @@ class SSHConnection:
         if isinstance(exc, (socket.timeout, TimeoutError)):
             return TransportError(f"{where}: unreachable: connection timed out after {t.connect_timeout:g}s "
                                   f"({CONNECT_ATTEMPTS} attempts)")
-        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(exc, ConnectionRefusedError):
+        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+            causes = sorted({(e.strerror or str(e)).lower() for e in exc.errors.values()}) or ["no address answered"]
+            return TransportError(f"{where}: unreachable: {'; '.join(causes)} ({CONNECT_ATTEMPTS} attempts)")
+        if isinstance(exc, ConnectionRefusedError):
             return TransportError(f"{where}: unreachable: connection refused ({CONNECT_ATTEMPTS} attempts)")
+        if isinstance(exc, OSError) and exc.strerror:
+            return TransportError(f"{where}: unreachable: {exc.strerror.lower()} ({CONNECT_ATTEMPTS} attempts)")
         return TransportError(self.masker(f"{where}: unreachable: {type(exc).__name__}: {exc} "
                                           f"({CONNECT_ATTEMPTS} attempts)"))
 
@@ -289,7 +294,11 @@ class SSHConnection:
                         self._reset_shell()
                         break
                     timed_out = True
-                    self._kill_running()
+                    if not self._kill_running():
+                        self._drop_client()
+                        raise TransportError(
+                            f"{self.name}: target stopped answering: {self.masker(command)!r} got no reply within "
+                            f"{timeout:g}s and no channel could be opened to kill it")
                     deadline = time.monotonic() + KILL_GRACE_S
                     continue
                 _drain(channel, out, err)
@@ -310,8 +319,9 @@ class SSHConnection:
         self.log.command(command, result.rc, elapsed, result.stdout, result.stderr, timed_out, result.truncated)
         return result
 
-    def _kill_running(self) -> None:
-        """Kill the running command's process tree through a separate channel."""
+    def _kill_running(self) -> bool:
+        """Kill the running command's process tree through a separate channel; False if the
+        target did not even answer (then the connection, not the command, is what hangs)."""
         kill = shell.kill_tree_command(self._pidfile)
         if self.target.sudo and self.target.user != "root":
             kill = shell.command("sudo", "-n", "sh", "-c", kill)
@@ -319,11 +329,15 @@ class SSHConnection:
             channel = self._client.get_transport().open_session(timeout=self.target.connect_timeout)  # type: ignore[union-attr]
             channel.settimeout(KILL_GRACE_S)
             channel.exec_command(kill)
-            channel.recv_exit_status()
+            # recv_exit_status() ignores the channel timeout: wait on the event, bounded.
+            finished = channel.status_event.wait(KILL_GRACE_S)
             channel.close()
-            self.log.note("command timed out: killed its process tree")
+            self.log.note("command timed out: killed its process tree" if finished
+                          else "command timed out: kill sent, no answer within the grace period")
+            return True
         except Exception as exc:  # the shell will be reset if the marker does not come back
-            self.log.note(f"command timed out; kill failed: {exc}")
+            self.log.note(f"command timed out; kill failed, the target stopped answering: {exc}")
+            return False
 
     def _reset_shell(self) -> None:
         if self._shell is not None:
@@ -339,20 +353,26 @@ class SSHConnection:
                 self._sftp = self._client.open_sftp()  # type: ignore[union-attr]
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 raise TransportError(f"{self.name}: cannot open SFTP: {exc}") from None
+            # Without this a transfer over a dead link blocks until TCP gives up (~15 min).
+            self._sftp.get_channel().settimeout(self.target.command_timeout)
         return self._sftp
 
     def put(self, local: str | Path, remote: str) -> None:
         try:
             self._sftp_client().put(str(local), remote)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"{self.name}: upload {local} -> {remote} failed: {exc}") from None
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                self._drop_client()  # the link is dead or stalled: reconnect next time
+            raise TransportError(f"{self.name}: upload {local} -> {remote} failed: {exc or type(exc).__name__}") from None
         self.log.note(f"uploaded {local} -> {remote}")
 
     def get(self, remote: str, local: str | Path) -> None:
         try:
             self._sftp_client().get(remote, str(local))
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"{self.name}: download {remote} -> {local} failed: {exc}") from None
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                self._drop_client()  # the link is dead or stalled: reconnect next time
+            raise TransportError(f"{self.name}: download {remote} -> {local} failed: {exc or type(exc).__name__}") from None
         self.log.note(f"downloaded {remote} -> {local}")
 
     # -- teardown ----------------------------------------------------------------------------
