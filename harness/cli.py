@@ -237,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xch: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        print(f"xch: error: {exc.filename or ''}: {exc.strerror or exc}".replace(": : ", ": "), file=sys.stderr)
+        return EXIT_INFRA
+    except Exception as exc:  # a bug: say so in one line, never exit 1 ("checks failed")
+        print(f"xch: internal error: {type(exc).__name__}: {exc} (please report it)", file=sys.stderr)
+        return EXIT_INFRA
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ password or passphrase may ever land in those files.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -16,22 +17,28 @@ MASK = "********"
 
 
 class Masker:
-    """Replaces every registered secret value in text with a fixed mask."""
+    """Replaces every registered secret value in text with a fixed mask.
+
+    Secrets of four characters or more are masked wherever they occur. Shorter ones are masked
+    where they stand as a whole word: masking every occurrence of, say, "ab" would garble all text,
+    and a password that short is weak anyway.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
+        self._long: set[str] = set()
+        self._short: set[str] = set()
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        # Very short values would mask innocent text everywhere; a 1-3 character password is
-        # still masked when it stands alone as a whole line or word in error text elsewhere.
-        if secret and len(secret) >= 4:
-            self._secrets.add(secret)
+        if secret:
+            (self._long if len(secret) >= 4 else self._short).add(secret)
 
     def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in sorted(self._long, key=len, reverse=True):
             text = text.replace(secret, MASK)
+        for secret in self._short:
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
         return text
 
 

@@ -323,6 +323,16 @@ def load_inventory(files: Iterable[Path] | None = None, project_dir: Path | None
             problems.append(f"{target.source}: target {target.name!r}: field 'jump' names unknown target {target.jump!r}")
         if target.jump == target.name:
             problems.append(f"{target.source}: target {target.name!r}: field 'jump' cannot name the target itself")
+    by_name = {t.name: t for t in targets}
+    for target in targets:
+        hops, current = [target.name], by_name[target.name]
+        while current.jump in by_name and current.jump != current.name:
+            if current.jump in hops:
+                problems.append(f"{target.source}: target {target.name!r}: field 'jump' forms a cycle: "
+                                + " -> ".join(hops + [current.jump]))
+                break
+            hops.append(current.jump)
+            current = by_name[current.jump]
     if problems:
         raise InputError("\n".join(problems))
     return Inventory(targets=targets, files=[Path(p) for p in paths])

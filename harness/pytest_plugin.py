@@ -31,6 +31,9 @@ from harness.errors import XchError
 from harness.inventory import Inventory, Target, load_inventory, parse_shard, shard
 
 LEVELS = ("mandatory", "optional")
+# After a target is found unreachable, its checks fail at once for this long; then one new
+# connect is tried, so a short outage (a restarted sshd) does not write off the rest of the run.
+UNREACHABLE_COOLDOWN_S = 30.0
 _STATE_KEY = pytest.StashKey["_XchState"]()
 _RECORD_KEY = pytest.StashKey[dict]()
 
@@ -70,7 +73,7 @@ class _XchState:
         self._inventory: Inventory | None = None
         self._selected: list[Target] | None = None
         self.connections: dict[str, Any] = {}
-        self.unreachable: dict[str, str] = {}
+        self.unreachable: dict[str, tuple[str, float]] = {}  # name -> (reason, when)
         self.facts: dict[str, dict[str, Any]] = {}
 
     @property
@@ -98,8 +101,9 @@ class _XchState:
         """The worker's connection to `name`, connected; raises XchError when unreachable."""
         from harness.transport import open_connection
 
-        if name in self.unreachable:
-            raise _Unreachable(self.unreachable[name])
+        failed = self.unreachable.get(name)
+        if failed and time.monotonic() - failed[1] < UNREACHABLE_COOLDOWN_S:
+            raise _Unreachable(failed[0])  # fail fast: no connect timeout paid again per check
         conn = self.connections.get(name)
         if conn is None:
             log_dir = self.run_dir / "logs" / name if self.run_dir else None
@@ -110,8 +114,9 @@ class _XchState:
             if name not in self.facts:
                 self._gather_facts(conn)
         except XchError as exc:
-            self.unreachable[name] = exc.message
+            self.unreachable[name] = (exc.message, time.monotonic())
             raise _Unreachable(exc.message) from None
+        self.unreachable.pop(name, None)
         return conn
 
     def _gather_facts(self, conn: Any) -> None:
@@ -141,7 +146,10 @@ def _state(config: pytest.Config) -> _XchState:
 
 # -- parametrisation and collection ----------------------------------------------------------
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # tryfirst: the target is parametrised before any other parameter, so its id always comes
+    # first in the test id (`test_x[lab-x86-3]`), which target_in_nodeid relies on.
     if "target" in metafunc.fixturenames:
         # One xdist group per target, attached here (before any collection hook) so that with
         # --dist loadgroup one worker owns each target's connection.
@@ -168,19 +176,55 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             return target_in_nodeid(nodeid, names) or nodeid.rsplit("::", 1)[0]
 
+        def remove_node(self, node: Any) -> str | None:
+            """A crashed worker's check is recorded as an error and not run again: LoadScope would
+            re-queue it with the rest of its target and crash every restarted worker in turn."""
+            workload = self.assigned_work.get(node, {})
+            crashed = next((nodeid for unit in workload.values() for nodeid, done in unit.items() if not done), None)
+            for unit in workload.values():
+                if crashed in unit:
+                    unit[crashed] = True
+            found = super().remove_node(node)
+            return crashed if crashed is not None else found
+
     return TargetScheduling(config, log)
 
 
 def target_in_nodeid(nodeid: str, names: list[str]) -> str | None:
-    """The target name inside a node id's parameter part (`test_x[lab-x86-3]` -> `lab-x86`)."""
+    """The target name inside a node id's parameter part (`test_x[lab-x86-3]` -> `lab-x86`).
+
+    The target id comes first (see pytest_generate_tests), so only a prefix match counts: another
+    parameter that happens to equal a target name (`test_ping[lab-x86-lab-arm64]`) cannot confuse it.
+    """
     nodeid = nodeid.split("@", 1)[0] if "]@" in nodeid else nodeid
     if not nodeid.endswith("]") or "[" not in nodeid:
         return None
     params = nodeid[nodeid.index("[") + 1:-1]
-    for name in sorted(names, key=len, reverse=True):
-        if params == name or params.startswith(name + "-") or params.endswith("-" + name) or f"-{name}-" in params:
+    for name in sorted(names, key=len, reverse=True):  # longest first: `lab-x86-2` before `lab-x86`
+        if params == name or params.startswith(name + "-"):
             return name
     return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: Any, sched: Any) -> None:
+    """A worker died in the middle of a check (a segfault, os._exit): record it as an error on the
+    controller, since the worker could not; resume will run it again."""
+    state = _state(sched.config) if hasattr(sched, "config") else None
+    if state is None or state.run_dir is None:
+        return
+    names = [t.name for t in state.selected()]
+    target_name = target_in_nodeid(crashitem, names)
+    if target_name is None:
+        return
+    test_id = crashitem.split("@", 1)[0] if "]@" in crashitem else crashitem
+    runs.append_record(state.run_dir, {
+        "run_id": state.run_id, "target": target_name, "check_id": test_id.split("::")[-1].split("[")[0],
+        "level": "mandatory", "outcome": "error",
+        "reason": "the worker process running this check crashed (see the pytest output); no result was recorded",
+        "duration_s": 0.0, "started_at": runs.utc_now(), "test_id": test_id, "worker": "controller",
+        "evidence": {}, "metrics": [],
+    })
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -455,7 +499,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     info = runs.load_run(state.run_dir) if path.exists() else {"run_id": state.run_id}
     latest = runs.latest_records(runs.read_results(state.run_dir).records)
     info["ended_at"] = runs.utc_now()
-    info["status"] = "finished"
+    # pytest exit codes: 0/1 ran to the end, 2 interrupted, 3 internal error, 4 usage, 5 nothing collected
+    info["status"] = {2: "interrupted", 3: "internal-error", 4: "usage-error"}.get(int(exitstatus), "finished")
     info["summary"] = runs.counts(latest)
     info["facts"] = runs.collect_facts(state.run_dir)
     if info.get("attempts"):

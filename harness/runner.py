@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
         raise InputError(f"--product {request.product}: no such file or folder")
     run_dir = request.run_dir or project_dir() / "results" / runs.new_run_id(Path(request.suite).name)
     run_dir = run_dir.resolve()
+    if not request.resume and (run_dir / runs.RESULTS).exists():
+        raise InputError(f"--run-dir {run_dir}: this folder already holds a run; finish it with "
+                         f"--resume {run_dir} or choose a new folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
            "--rootdir", str(project_dir()), "--run-dir", str(run_dir), "--targets", request.targets,
@@ -111,9 +115,38 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
     env = dict(os.environ, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(request.settings()))
     print(f"xch run {run_dir.name}: suite {suite.name} on {len(selected)} target(s): "
           f"{', '.join(t.name for t in selected)}" + (" (resume)" if request.resume else ""), file=sys.stderr)
-    proc = subprocess.run(cmd, env=env, cwd=project_dir(), stdout=sys.stderr if quiet else None)
+    returncode = _run_child(cmd, env, quiet)
     latest = runs.latest_records(runs.read_results(run_dir).records)
-    if proc.returncode in (2, 3, 4) and not latest:
-        print(f"xch run: pytest stopped before any check ran (exit {proc.returncode})", file=sys.stderr)
-        return RunOutcome(run_dir, [], EXIT_BAD_INPUT if proc.returncode == 4 else EXIT_INFRA)
-    return RunOutcome(run_dir, latest, runs.exit_code_for(latest))
+    return RunOutcome(run_dir, latest, _exit_code(returncode, latest, request.resume))
+
+
+def _run_child(cmd: list[str], env: dict[str, str], quiet: bool) -> int:
+    """Run pytest; SIGTERM/SIGINT to xch reach it too, so a cancelled run stops instead of going on
+    unseen beside a later --resume."""
+    proc = subprocess.Popen(cmd, env=env, cwd=project_dir(), stdout=sys.stderr if quiet else None)
+
+    def forward(signum: int, frame: object) -> None:
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code(pytest_rc: int, latest: list[dict[str, Any]], resume: bool) -> int:
+    """Exit code from the records, never 0 when pytest itself says the run did not go through."""
+    if pytest_rc == 5 and not (resume and latest):  # nothing collected or all deselected
+        print("xch run: the suite selected no checks (nothing ran: this is not a pass)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if pytest_rc == 4 and not latest:
+        print("xch run: pytest refused the options (usage error)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    code = runs.exit_code_for(latest)
+    if pytest_rc not in (0, 1, 5) or (pytest_rc == 1 and not latest):
+        # interrupted, internal error, or failures pytest saw that left no record (a crashed worker)
+        print(f"xch run: pytest ended with exit {pytest_rc}; the run is incomplete", file=sys.stderr)
+        return code if code == 1 else EXIT_INFRA
+    return code

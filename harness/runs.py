@@ -75,13 +75,36 @@ def append_record(run_dir: Path, record: dict[str, Any]) -> None:
     """Append one JSON line, atomically with respect to other writers (xdist workers) and crashes."""
     line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     path = run_dir / RESULTS
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
+        _cut_torn_tail(fd)
+        written = 0
+        while written < len(line):  # a short write (a full disk) must not leave half a line unnoticed
+            written += os.write(fd, line[written:])
         os.fsync(fd)
+    except OSError:
+        _cut_torn_tail(fd)  # leave the file ending on a complete record, then report the problem
+        raise
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Under the lock: if the file does not end with a newline, an earlier writer died mid-line;
+    cut that fragment off so every line stays a complete record."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    end = size
+    while end > 0:  # walk back in chunks to the last newline (a record may be megabytes long)
+        start = max(0, end - 1_048_576)
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)
 
 
 @dataclass

@@ -56,13 +56,19 @@ def framed_command(user_command: str, nonce: str) -> str:
     The command runs in a background subshell (`( eval ... ) &`) so that no state leaks (cd,
     variables, `exit`), its stdin is /dev/null so it cannot eat the next command, its pid goes to
     the session's pid file so a timeout can kill just that command's process tree, and the exit
-    status follows a unique marker on stdout; a bare marker ends stderr. Only builtins run in the
-    wrapper: a fork is the whole overhead, which matters on emulated targets where exec is slow.
+    status follows a unique marker on stdout; a bare marker ends stderr. The pid file is emptied
+    after the wait, so a later timeout can never kill a finished command's (reused) pid. Only
+    builtins run in the wrapper: a fork is the whole overhead, which matters on emulated targets
+    where exec is slow.
+
+    Limits, by design of one shared shell: `$$` in a command is the session shell's pid (`kill $$`
+    ends the session, which is then reopened), and output of a background process that outlives
+    its command arrives later; the transport logs it as stray output instead of passing it on.
     """
     marker = quote(end_marker(nonce))
     return (
         f"( eval {quote(user_command)} ) </dev/null & __xch_p=$!; "
-        f"echo $__xch_p 2>/dev/null >\"$__xch_pf\"; wait $__xch_p; __xch_rc=$?; "
+        f"echo $__xch_p 2>/dev/null >\"$__xch_pf\"; wait $__xch_p; __xch_rc=$?; printf '' 2>/dev/null >\"$__xch_pf\"; "
         f"printf '%s%d\\n' {marker} $__xch_rc; printf '%s' {marker} >&2\n"
     )
 

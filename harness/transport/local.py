@@ -20,6 +20,9 @@ from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult
 
 
+EXIT_GRACE_S = 0.1  # after the command exits, how long to keep reading output still in the pipes
+
+
 class LocalConnection:
     """Runs commands on the controller with /bin/sh."""
 
@@ -42,28 +45,36 @@ class LocalConnection:
         kept = {"stdout": bytearray(), "stderr": bytearray()}
         dropped = {"stdout": 0, "stderr": 0}
         timed_out = False
+        deadline = started + timeout
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ, "stdout")  # type: ignore[arg-type]
             sel.register(proc.stderr, selectors.EVENT_READ, "stderr")  # type: ignore[arg-type]
-            open_streams = 2
-            deadline = started + timeout
-            while open_streams:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    _kill_group(proc)
+            exited_at: float | None = None
+            while sel.get_map():
+                now = time.monotonic()
+                if now >= deadline:
+                    timed_out = proc.poll() is None
                     break
-                for key, _ in sel.select(remaining):
+                if exited_at is None and proc.poll() is not None:
+                    exited_at = now
+                if exited_at is not None and now - exited_at > EXIT_GRACE_S:
+                    break  # the command ended; a background child still holds the pipes (as over SSH)
+                wait = min(deadline - now, EXIT_GRACE_S if exited_at is not None else 0.05)
+                for key, _ in sel.select(wait):
                     data = os.read(key.fd, 65536)
                     if not data:
                         sel.unregister(key.fileobj)
-                        open_streams -= 1
                         continue
                     room = max(0, self.output_limit - len(kept[key.data]))
                     kept[key.data] += data[:room]
                     dropped[key.data] += max(0, len(data) - room)
-        rc = proc.wait()
-        # A background child that escaped the group could keep the pipes open: close our ends.
+        try:
+            rc = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:  # the command closed its pipes but runs on
+            timed_out = True
+        if timed_out:
+            _kill_group(proc)
+            rc = proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
         elapsed = time.monotonic() - started

@@ -151,6 +151,7 @@ class SSHConnection:
         """Open the SSH connection, retrying network failures with backoff (never auth or host-key ones)."""
         if self._client is not None and self._client.get_transport() and self._client.get_transport().is_active():
             return
+        self._drop_client()  # a dead transport's shell and SFTP channels die with it
         last: Exception | None = None
         delay = 0.5
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
@@ -283,6 +284,7 @@ class SSHConnection:
         marker = shell.end_marker(nonce).encode()
         out = _Collector(marker, self.output_limit, needs_line=True)
         err = _Collector(marker, self.output_limit, needs_line=False)
+        self._drain_stray(channel)
         started = time.monotonic()
         timed_out = False
         try:
@@ -310,6 +312,18 @@ class SSHConnection:
             self._shell = None
             self._drop_client()
             raise TransportError(f"{self.name}: connection lost while running {self.masker(command)!r}: {exc}") from None
+        except TransportError:
+            raise
+        except BaseException:
+            # Interrupted while waiting (--check-timeout's SIGALRM, Ctrl-C): the command still runs
+            # in the persistent shell and its output would land in the next command. Kill it and
+            # drop the shell, then let the interruption go on.
+            self.log.note(f"interrupted while running {command!r}: killing it and closing the shell")
+            try:
+                self._kill_running()
+            finally:
+                self._reset_shell()
+            raise
         elapsed = time.monotonic() - started
         rc = out.exit_code()
         result = RunResult(
@@ -318,6 +332,19 @@ class SSHConnection:
         )
         self.log.command(command, result.rc, elapsed, result.stdout, result.stderr, timed_out, result.truncated)
         return result
+
+    def _drain_stray(self, channel: paramiko.Channel) -> None:
+        """Output that arrived between commands comes from a background process an earlier command
+        left running; log it rather than let it pass as the next command's output."""
+        stray_out, stray_err = bytearray(), bytearray()
+        while channel.recv_ready():
+            stray_out += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            stray_err += channel.recv_stderr(65536)
+        if stray_out or stray_err:
+            self.log.note("output from a background process of an earlier command (not part of the next one): "
+                          f"stdout={bytes(stray_out[:2000]).decode('utf-8', 'replace')!r} "
+                          f"stderr={bytes(stray_err[:2000]).decode('utf-8', 'replace')!r}")
 
     def _kill_running(self) -> bool:
         """Kill the running command's process tree through a separate channel; False if the
@@ -361,6 +388,7 @@ class SSHConnection:
         try:
             self._sftp_client().put(str(local), remote)
         except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._sftp = None  # never reuse an SFTP session after an error
             if isinstance(exc, (socket.timeout, TimeoutError)):
                 self._drop_client()  # the link is dead or stalled: reconnect next time
             raise TransportError(f"{self.name}: upload {local} -> {remote} failed: {exc or type(exc).__name__}") from None
@@ -370,6 +398,7 @@ class SSHConnection:
         try:
             self._sftp_client().get(remote, str(local))
         except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._sftp = None  # never reuse an SFTP session after an error
             if isinstance(exc, (socket.timeout, TimeoutError)):
                 self._drop_client()  # the link is dead or stalled: reconnect next time
             raise TransportError(f"{self.name}: download {remote} -> {local} failed: {exc or type(exc).__name__}") from None

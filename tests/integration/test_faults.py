@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -172,15 +173,16 @@ def test_changed_host_key_is_always_refused(lab_inventory, xch, tmp_path):
 
 def test_hung_command_ends_as_timeout_error_and_the_target_runs_on(lab_inventory, xch, tmp_path):
     run_dir = tmp_path / "run"
+    seconds = f"600.{secrets.randbelow(10**6):06d}"
     done = xch("run", "--suite", str(FAULT_SUITES / "test_hang.py"), "--inventory", str(lab_inventory),
-               "--targets", "lab-arm64", "--run-dir", str(run_dir), "--json")
+               "--targets", "lab-arm64", "--run-dir", str(run_dir), "--json", env={"XCH_HANG_SECONDS": seconds})
     assert done.rc == 3
     by_check = {r["check_id"]: r for r in records(run_dir)}
     assert by_check["FAULT-HANG-001"]["outcome"] == "error"
     assert "timed out" in by_check["FAULT-HANG-001"]["reason"]
     assert by_check["FAULT-HANG-001"]["duration_s"] < 60
     assert by_check["FAULT-HANG-002"]["outcome"] == "passed"
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True).stdout
     assert leftovers == "", "the hung command's process was not killed on the target"
     assert "TIMED-OUT" in (run_dir / "logs" / "lab-arm64" / "commands.log").read_text()
 
@@ -193,6 +195,61 @@ def test_check_timeout_bounds_a_check_that_hangs_in_python(lab_inventory, xch, t
     (record,) = records(run_dir)
     assert record["outcome"] == "error" and "exceeded --check-timeout of 2s" in record["reason"]
     assert record["duration_s"] < 60
+
+
+def test_a_crashed_worker_is_an_error_record_and_never_a_pass(lab_inventory, xch, tmp_path):
+    run_dir = tmp_path / "run"
+    done = xch("run", "--suite", str(FAULT_SUITES / "test_crash.py"), "--inventory", str(lab_inventory),
+               "--targets", "lab-x86", "-n", "1", "--run-dir", str(run_dir), "--json")
+    assert done.rc == 3, done.stdout + done.stderr
+    by_check = {r["check_id"]: r for r in records(run_dir)}
+    crashed = next(r for r in by_check.values() if "crashed" in r["reason"])
+    assert crashed["outcome"] == "error" and crashed["target"] == "lab-x86"
+    assert "test_a_worker_dies" in crashed["test_id"]
+    assert by_check["FAULT-CRASH-002"]["outcome"] == "passed"  # xdist restarts the worker and goes on
+
+
+def test_a_check_cut_off_mid_command_leaves_the_next_check_a_clean_shell(lab_inventory, xch, tmp_path):
+    run_dir = tmp_path / "run"
+    done = xch("run", "--suite", str(FAULT_SUITES / "test_interrupted.py"), "--inventory", str(lab_inventory),
+               "--targets", "lab-x86", "--run-dir", str(run_dir), "--json", "--", "--check-timeout", "1")
+    by_check = {r["check_id"]: r for r in records(run_dir)}
+    assert by_check["FAULT-INTR-001"]["outcome"] == "error" and "check-timeout" in by_check["FAULT-INTR-001"]["reason"]
+    assert by_check["FAULT-INTR-002"]["outcome"] == "passed", by_check["FAULT-INTR-002"]["reason"]
+    assert done.rc == 3
+
+
+def test_no_selected_checks_and_a_reused_run_folder_are_input_errors(lab_inventory, xch, tmp_path):
+    none = xch("run", "--suite", "smoke", "--inventory", str(lab_inventory), "--targets", "lab-x86",
+               "--run-dir", str(tmp_path / "none"), "--", "-k", "no_such_check")
+    assert none.rc == 2 and "selected no checks" in none.stderr
+    run_dir = tmp_path / "run"
+    first = xch("run", "--suite", "smoke", "--inventory", str(lab_inventory), "--targets", "lab-x86",
+                "--run-dir", str(run_dir))
+    assert first.rc == 0
+    again = xch("run", "--suite", "smoke", "--inventory", str(lab_inventory), "--targets", "lab-x86",
+                "--run-dir", str(run_dir))
+    assert again.rc == 2 and "already holds a run" in again.stderr
+    assert len(records(run_dir)) == 4  # the earlier run's records untouched
+
+
+def test_file_transfer_works_again_after_a_reconnect(lab_inventory, tmp_path):
+    from harness.inventory import load_inventory
+    from harness.transport import open_connection
+
+    inv = load_inventory([lab_inventory])
+    conn = open_connection(inv.get("lab-x86"), inv)
+    try:
+        local = tmp_path / "f.txt"
+        local.write_text("one")
+        conn.put(local, "/tmp/xch-reconnect-probe")
+        conn._client.get_transport().close()  # the connection drops (as when sshd restarts)
+        assert conn.run("echo back").stdout == "back\n"  # reconnects
+        local.write_text("two")
+        conn.put(local, "/tmp/xch-reconnect-probe")  # SFTP must not reuse the dead session
+        assert conn.run("cat /tmp/xch-reconnect-probe; rm -f /tmp/xch-reconnect-probe").stdout == "two"
+    finally:
+        conn.close()
 
 
 def test_jump_host_reaches_a_target_through_another(lab_inventory, xch, tmp_path):

@@ -144,3 +144,9 @@ def test_public_dict_carries_no_secret_values(tmp_path, monkeypatch):
     path = write(tmp_path, '[[target]]\nname = "kp"\nhost = "h"\npassword_env = "KP_PASSWORD"\n')
     (target,) = load_file(path, tmp_path / "none")
     assert "hunter2-secret" not in repr(target.public_dict())
+
+
+def test_jump_cycles_are_input_errors(tmp_path):
+    path = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\njump = "b"\n[[target]]\nname = "b"\nhost = "h"\njump = "a"\n')
+    with pytest.raises(InputError, match="field 'jump' forms a cycle: a -> b -> a"):
+        load_inventory([path], ssh_config_path=tmp_path / "none")

@@ -98,3 +98,13 @@ def test_load_run_errors_are_clear(tmp_path):
     (tmp_path / "run.json").write_text("{")
     with pytest.raises(InputError, match="cannot read run.json"):
         runs.load_run(tmp_path)
+
+
+def test_append_cuts_a_torn_tail_left_by_a_crashed_writer(tmp_path):
+    """Without --resume too: the next writer repairs the file under the lock before appending."""
+    runs.append_record(tmp_path, rec("a", "t1", "passed"))
+    with open(tmp_path / runs.RESULTS, "ab") as fh:
+        fh.write(b'{"run_id": "r", "target": "a", "outc' + b"x" * 2_000_000)  # torn, longer than one chunk
+    runs.append_record(tmp_path, rec("a", "t2", "passed"))
+    loaded = runs.read_results(tmp_path)
+    assert [r["test_id"] for r in loaded.records] == ["t1", "t2"] and not loaded.torn_tail

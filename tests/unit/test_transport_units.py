@@ -76,13 +76,22 @@ def test_local_transport_result_fields(local):
     assert local.run("printf '\\377'").stdout == "\ufffd"
 
 
+def unique_seconds(base: int) -> str:
+    """A sleep duration no other process on this shared host uses, so pgrep finds only ours."""
+    import secrets
+
+    return f"{base}.{secrets.randbelow(10**6):06d}"
+
+
 def test_local_transport_timeout_kills_the_whole_tree(local):
+    a, b = unique_seconds(60), unique_seconds(61)
     started = time.monotonic()
-    r = local.run("sleep 60 & sleep 61; echo never", timeout=0.5)
+    r = local.run(f"sleep {a} & sleep {b}; echo never", timeout=0.5)
     assert r.timed_out and "never" not in r.stdout
     assert time.monotonic() - started < 30
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 6[01]"], capture_output=True)
-    assert leftovers.stdout == b""
+    for duration in (a, b):
+        leftovers = subprocess.run(["pgrep", "-f", f"sleep {duration}"], capture_output=True)
+        assert leftovers.stdout == b"", f"sleep {duration} survived the timeout"
 
 
 def test_local_transport_bounds_output(local):
@@ -97,5 +106,27 @@ def test_target_in_nodeid_handles_dashes_and_other_params():
     assert target_in_nodeid("s/t.py::test_a[lab-x86]", names) == "lab-x86"
     assert target_in_nodeid("s/t.py::test_a[lab-x86-2]", names) == "lab-x86-2"
     assert target_in_nodeid("s/t.py::test_a[lab-x86-3]", names) == "lab-x86"  # target then step 3
-    assert target_in_nodeid("s/t.py::test_a[3-lab]", names) == "lab"
+    assert target_in_nodeid("s/t.py::test_ping[lab-x86-lab-arm64]", names + ["lab-arm64"]) == "lab-x86"
+    assert target_in_nodeid("s/t.py::test_a[3-lab]", names) is None  # the target id always comes first
     assert target_in_nodeid("s/t.py::test_a", names) is None
+
+
+def test_masker_masks_long_secrets_everywhere_and_short_ones_as_words():
+    from harness.commandlog import MASK, Masker
+
+    mask = Masker(["hunter22", "pw"])
+    assert mask("login hunter22 ok; xhunter22x") == f"login {MASK} ok; x{MASK}x"
+    assert mask("password: pw") == f"password: {MASK}"
+    assert mask("upward pwd") == "upward pwd"  # a short secret is not cut out of other words
+
+
+def test_local_transport_returns_when_the_command_exits_not_when_its_children_do(local):
+    duration = unique_seconds(30)
+    r = local.run(f"sleep {duration} & echo started", timeout=10)
+    assert (r.rc, r.stdout, r.timed_out) == (0, "started\n", False) and r.elapsed < 9
+    subprocess.run(["pkill", "-f", f"^sleep {duration}$"], check=False)  # only ours: a unique duration
+
+
+def test_local_transport_timeout_holds_after_the_pipes_close(local):
+    r = local.run("exec 1>&- 2>&-; sleep 4; exit 7", timeout=1)
+    assert r.timed_out and r.elapsed < 3.5
