@@ -483,6 +483,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except pytest.UsageError:
         info["targets"] = []
     runs.atomic_write_json(path, info)
+    if session.config.getoption("--product"):
+        _record_product(session.config.getoption("--product"), state.run_dir)
+
+
+def _record_product(product_path: str, run_dir: Path) -> None:
+    """product.json for every run made with --product (the whitelist reads product identity from it):
+    identity from the manifest, digests of the artifacts fetched into the cache."""
+    from harness.artifacts import fetch_product
+    from harness.product import load_product, write_product_json
+
+    try:
+        product = load_product(Path(product_path))
+    except XchError as exc:
+        raise pytest.UsageError(exc.message) from None
+    try:
+        digests = [f.record() for f in fetch_product(product)]
+    except XchError as exc:  # the suites report unfetchable artifacts per target; identity is still recorded
+        print(f"xch: artifacts not fetched yet: {exc.message}", file=sys.stderr)
+        digests = []
+    write_product_json(run_dir, product, digests)
 
 
 def _command_line() -> list[str]:

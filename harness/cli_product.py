@@ -1,0 +1,200 @@
+"""`xch product validate|inspect` and `xch certify`: vendor submissions on the command line.
+
+    xch product validate products/redis-server [--json]     every manifest problem at once (exit 2)
+    xch product inspect products/redis-server [--arch A] [--json]
+                                                             ELF machine/class/glibc/NEEDED/RPATH, jars, wheels
+    xch certify products/redis-server --targets lab-arm64,lab-x86 [--run-dir DIR] [--inventory F] [-n N] [--json]
+                                                             the compat suite, a verdict per target, evidence bundles
+
+On the built-in lab, certify serially (no -n): the lab targets share the host's network
+namespace, so two targets cannot run the same service port at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import runs
+from harness.cliutil import emit, inventory_options, json_option, table
+from harness.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, XchError
+
+COMPAT_SUITE = "compat"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    product = sub.add_parser("product", help="vendor submissions: validate and inspect product.toml")
+    psub = product.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = psub.add_parser("validate", help="check a product manifest; every problem is reported at once")
+    p.add_argument("path", metavar="PATH", help="product folder or product.toml")
+    json_option(p), p.set_defaults(func=cmd_validate)
+    p = psub.add_parser("inspect", help="fetch and unpack the artifacts; list ELF files, jars and wheels")
+    p.add_argument("path", metavar="PATH", help="product folder or product.toml")
+    p.add_argument("--arch", help="only artifacts for this architecture (aarch64, x86_64...)")
+    json_option(p), p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("certify", help="run the compatibility suite for a product and write evidence bundles")
+    p.add_argument("product", metavar="PRODUCT", help="product folder or product.toml")
+    inventory_options(p)
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: results/<run-id>)")
+    p.add_argument("-n", dest="workers", type=int, default=None, metavar="N",
+                   help="parallel workers, one target each (not on the built-in lab: shared network)")
+    json_option(p)
+    p.set_defaults(func=cmd_certify)
+
+
+# -- validate -----------------------------------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.product import describe, load_product
+
+    try:
+        product = load_product(args.path)
+    except InputError as exc:
+        if not args.json:
+            raise
+        lines = exc.message.splitlines()
+        emit(args, {"valid": False, "path": str(args.path), "error": lines[0],
+                    "problems": [line.strip()[2:] for line in lines[1:] if line.strip().startswith("- ")]}, str)
+        return EXIT_BAD_INPUT
+    data = {"valid": True, **describe(product)}
+
+    def human() -> str:
+        life = product.lifecycle
+        rows = [
+            {"field": "id", "value": product.id}, {"field": "vendor", "value": product.vendor},
+            {"field": "name", "value": product.name}, {"field": "version", "value": product.version},
+            {"field": "category", "value": product.category}, {"field": "contact", "value": product.contact},
+            {"field": "platforms", "value": ", ".join(p.label() for p in product.platforms)},
+            {"field": "artifacts", "value": ", ".join(f"{a.arch}:{a.describe()}" for a in product.artifacts)},
+            {"field": "service", "value": life.service or (f"start: {life.start}" if life.start else "-")},
+            {"field": "ports", "value": ", ".join(map(str, life.ports)) or "-"},
+            {"field": "health", "value": life.health.type if life.health else "-"},
+            {"field": "smoke tests", "value": str(len(product.smoke))},
+        ]
+        return f"{product.path}: valid\n" + table(rows, ["field", "value"])
+
+    emit(args, data, human)
+    return EXIT_OK
+
+
+# -- inspect ------------------------------------------------------------------------------------------
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from harness import artifacts
+    from harness.product import canonical_arch, load_product
+
+    product = load_product(args.path)
+    archs = None
+    if args.arch:
+        arch = canonical_arch(args.arch)
+        if arch is None or arch == "all":
+            raise InputError(f"--arch {args.arch!r}: expected an architecture such as aarch64 or x86_64")
+        archs = [arch]
+    reports = []
+    for fetched in artifacts.fetch_product(product, archs):
+        report = artifacts.inspect_cached(fetched)
+        reports.append({"artifact": fetched.artifact.describe(), "arch": fetched.artifact.arch,
+                        "sha256": fetched.sha256, "sm3": fetched.sm3, **report})
+    if not reports:
+        raise InputError(f"{product.path}: no artifacts" + (f" for {archs[0]}" if archs else ""))
+
+    def human() -> str:
+        summary = [{"artifact": r["artifact"], "arch": r["arch"], "package": f"{r['package']['name']} "
+                    f"{r['package']['version']} ({r['package']['architecture']})",
+                    "elf": r["summary"]["elf_count"],
+                    "machines": ",".join(f"{m}:{n}" for m, n in r["summary"]["machines"].items()) or "-",
+                    "glibc_max": r["summary"]["glibc_max"] or "-", "jars": len(r["jars"]), "wheels": len(r["wheels"]),
+                    "sha256": r["sha256"][:16] + "…"} for r in reports]
+        text = table(summary, ["artifact", "arch", "package", "elf", "machines", "glibc_max", "jars", "wheels", "sha256"])
+        elves = [{"file": e["path"], "arch": r["arch"], "machine": e["machine"], "class": e["class"],
+                  "glibc": e["glibc"] or "-", "needed": ", ".join(e["needed"][:6]) + (" …" if len(e["needed"]) > 6 else ""),
+                  "rpath/runpath": ":".join(e["rpath"] + e["runpath"]) or "-"}
+                 for r in reports for e in artifacts.all_elves(r)]
+        if elves:
+            text += "\n\n" + table(elves, ["file", "arch", "machine", "class", "glibc", "needed", "rpath/runpath"])
+        for r in reports:
+            for w in r["wheels"]:
+                text += f"\nwheel {w['path']}: platforms {', '.join(w['platforms'])}"
+            for j in r["jars"]:
+                if j["native"]:
+                    text += f"\njar {j['path']}: native {', '.join(n['path'].split('!')[-1] + ' (' + n['machine'] + ')' for n in j['native'])}"
+        return text
+
+    emit(args, reports, human)
+    return EXIT_OK
+
+
+# -- certify ------------------------------------------------------------------------------------------
+
+def cmd_certify(args: argparse.Namespace) -> int:
+    from harness import artifacts
+    from harness.evidence import write_bundle
+    from harness.product import load_product, manifest_path
+    from harness.runner import RunRequest, run_suite
+
+    product = load_product(args.product)
+    try:  # fetch before the run, so a missing package is reported once, up front
+        artifacts.fetch_product(product)
+    except XchError as exc:
+        print(f"xch certify: artifacts: {exc.message}", file=sys.stderr)
+        if isinstance(exc, InputError):
+            return exc.exit_code
+    request = RunRequest(suite=COMPAT_SUITE, targets=args.targets or "*",
+                         product=str(manifest_path(args.product).resolve()),
+                         inventory=[str(Path(f).resolve()) for f in args.inventory or []],
+                         workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
+    outcome = run_suite(request, quiet=args.json)
+    if not outcome.records and outcome.exit_code:
+        return outcome.exit_code
+    run_dir = outcome.run_dir
+    per_target: dict[str, list[dict[str, Any]]] = {}
+    for record in outcome.records:
+        per_target.setdefault(record["target"], []).append(record)
+    # Checks in the order they ran (the order of results.jsonl), which is the lifecycle's order.
+    position = {runs.record_key(r): i for i, r in enumerate(runs.read_results(run_dir).records)}
+    bundles = []
+    for target, records in sorted(per_target.items()):
+        records.sort(key=lambda r: position.get(runs.record_key(r), 0))
+        bundles.append(write_bundle(run_dir, product.id, target, records, product_toml=product.path,
+                                    extra={"certify_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1)}))
+    data = _certify_data(product, run_dir, per_target, bundles)
+    emit(args, data, lambda: _certify_text(data))
+    return runs.exit_code_for(outcome.records)
+
+
+def _certify_data(product: Any, run_dir: Path, per_target: dict[str, list[dict[str, Any]]],
+                  bundles: list[dict[str, Any]]) -> dict[str, Any]:
+    by_target = {b["target"]: b for b in bundles}
+    targets = []
+    for name, records in sorted(per_target.items()):
+        b = by_target[name]
+        targets.append({"target": name, "verdict": b["verdict"], **runs.counts(records),
+                        "duration_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
+                        "bundle": b["file"], "bundle_sha256": b["sha256"], "bundle_sm3": b["sm3"],
+                        "checks": [{k: r.get(k) for k in ("check_id", "level", "outcome", "reason", "duration_s")}
+                                   for r in records]})
+    return {"product": product.identity(), "run_id": run_dir.name, "run_dir": str(run_dir), "targets": targets}
+
+
+def _certify_text(data: dict[str, Any]) -> str:
+    p = data["product"]
+    head = f"\n{p['vendor']} {p['name']} {p['version']} ({p['id']}, {p['category']})  run {data['run_id']}\n"
+    verdicts = table(data["targets"], ["target", "verdict", *runs.OUTCOMES, "duration_s", "bundle"])
+    names = [t["target"] for t in data["targets"]]
+    matrix: dict[str, dict[str, str]] = {}
+    levels: dict[str, str] = {}
+    for t in data["targets"]:
+        for c in t["checks"]:
+            matrix.setdefault(c["check_id"], {})[t["target"]] = c["outcome"]
+            levels[c["check_id"]] = c["level"]
+    rows = [{"check": cid, "level": levels[cid], **cells} for cid, cells in matrix.items()]
+    text = head + verdicts + "\n\n" + table(rows, ["check", "level", *names])
+    problems = [{"target": t["target"], "check": c["check_id"], "outcome": c["outcome"],
+                 "reason": (c["reason"] or "").splitlines()[0][:110] if c["reason"] else ""}
+                for t in data["targets"] for c in t["checks"] if c["outcome"] in ("failed", "error")]
+    if problems:
+        text += "\n\n" + table(problems, ["target", "check", "outcome", "reason"])
+    return text + "\n\n判定 verdict: " + ", ".join(f"{t['target']}={t['verdict']}" for t in data["targets"])

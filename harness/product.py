@@ -1,0 +1,536 @@
+"""Vendor submissions: `products/<id>/product.toml`, loaded into a `Product` and validated.
+
+A manifest is input from outside the lab, so it is checked whole before anything runs: every
+problem is collected and reported at once with the file, the field and the expected form
+(`InputError`, exit code 2). Values that name things on a target (apt packages, services) must
+match strict patterns; free text (vendor, name, contact) may hold anything, because it is never
+executed and is quoted wherever it goes. Only the explicit command fields (lifecycle start/stop/
+restart/status, the command health probe, smoke tests) run as commands, and only on the target.
+
+    [product]
+    vendor = "Debian"            # id defaults to the folder name
+    name = "Redis"
+    version = "7.0.15"
+    category = "database"
+    contact = "qa@example.com"
+    platforms = [{ arch = "aarch64", os = "debian", os_version = "12" }]
+
+    [[artifacts]]                # one or more per architecture ("all" = every architecture)
+    arch = "aarch64"
+    apt = "redis-server"         # fetched with `apt-get download redis-server:arm64`; or file = "pkgs/x.deb"
+
+    [lifecycle]
+    service = "redis-server"     # systemd unit when systemd runs, else /etc/init.d/<service>
+    ports = [6379]
+    process = "redis-server"     # executable name of the main process
+    health = { type = "tcp", port = 6379, timeout = 60 }
+
+    [[smoke]]
+    name = "ping"
+    command = "redis-cli ping"
+    expect_output = "PONG"
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+
+MANIFEST = "product.toml"
+CATEGORIES = ("operating-system", "database", "middleware", "office", "application", "driver", "tool",
+              "server", "chip", "storage", "network", "terminal")
+ARTIFACT_TYPES = ("deb", "rpm", "tar.gz")
+HEALTH_TYPES = ("tcp", "http", "command")
+# Canonical architecture names are `uname -m` spellings (what facts["arch"] holds).
+ARCH_ALIASES = {
+    "aarch64": "aarch64", "arm64": "aarch64",
+    "x86_64": "x86_64", "amd64": "x86_64", "x86-64": "x86_64",
+    "loongarch64": "loongarch64", "loong64": "loongarch64",
+    "mips64el": "mips64", "mips64": "mips64",
+    "riscv64": "riscv64", "ppc64le": "ppc64le", "ppc64el": "ppc64le", "s390x": "s390x",
+    "armv7l": "armv7l", "armhf": "armv7l", "i686": "i686", "i386": "i686",
+    "all": "all", "noarch": "all", "any": "all",
+}
+# Passed through untouched for the suites that own them (perf, migration, security).
+PASSTHROUGH = ("workloads", "perf", "migration", "security")
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,127}$")
+APT_VERSION_RE = re.compile(r"^[A-Za-z0-9.+~:-]{1,128}$")
+SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+:-]{0,127}$")
+OS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Platform:
+    arch: str
+    os: str
+    os_version: str
+
+    def matches(self, facts: dict[str, Any]) -> bool:
+        """Same arch and OS id; the declared version is a prefix of the target's (12 matches 12.5)."""
+        version = str(facts.get("os_version", ""))
+        return (facts.get("arch") == self.arch and facts.get("os_id") == self.os
+                and (version == self.os_version or version.startswith(self.os_version + ".")))
+
+    def label(self) -> str:
+        return f"{self.arch} {self.os} {self.os_version}"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One package file for one architecture: a local file, or an apt package xch fetches."""
+
+    arch: str
+    type: str
+    file: Path | None = None
+    apt: str = ""
+    version: str = ""
+
+    def describe(self) -> str:
+        return str(self.file) if self.file else f"apt:{self.apt}" + (f"={self.version}" if self.version else "")
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    type: str
+    timeout: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 0
+    url: str = ""
+    expect_status: int = 200
+    command: str = ""
+    expect_output: str = ""
+    expect_rc: int = 0
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    service: str = ""
+    start: str = ""
+    stop: str = ""
+    restart: str = ""
+    status: str = ""
+    install_dir: str = ""
+    ports: tuple[int, ...] = ()
+    process: str = ""
+    pidfile: str = ""
+    keep_users: tuple[str, ...] = ()
+    start_timeout: float = 120.0
+    stop_timeout: float = 120.0
+    install_timeout: float = 900.0
+    recovery_limit: float = 900.0
+    health: HealthProbe | None = None
+
+    @property
+    def has_service(self) -> bool:
+        return bool(self.service or self.start)
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    name: str
+    command: str
+    expect_rc: int = 0
+    expect_output: str = ""
+    timeout: float = 60.0
+
+
+@dataclass
+class Product:
+    id: str
+    vendor: str
+    name: str
+    version: str
+    category: str
+    contact: str
+    platforms: list[Platform]
+    artifacts: list[Artifact]
+    lifecycle: Lifecycle
+    smoke: list[SmokeTest]
+    workloads: list[dict[str, Any]]
+    path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """The identity fields of the shared contract (what product.json and the whitelist carry)."""
+        return {"id": self.id, "vendor": self.vendor, "name": self.name, "version": self.version,
+                "category": self.category, "contact": self.contact,
+                "platforms": [asdict(p) for p in self.platforms]}
+
+    def artifacts_for(self, arch: str) -> list[Artifact]:
+        """Artifacts installed on a target of `arch` (its own plus the architecture-independent ones)."""
+        return [a for a in self.artifacts if a.arch in (arch, "all")]
+
+    def declared_archs(self) -> list[str]:
+        return sorted({p.arch for p in self.platforms})
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def canonical_arch(value: str) -> str | None:
+    return ARCH_ALIASES.get(str(value).strip().lower())
+
+
+def manifest_path(path: str | Path) -> Path:
+    """A product folder or its product.toml -> the product.toml path."""
+    p = Path(path)
+    return p / MANIFEST if p.is_dir() else p
+
+
+class _Problems:
+    """Collects every problem of one manifest; raises them together."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            lines = "\n".join(f"  - {item}" for item in self.items)
+            raise InputError(f"{self.source}: {len(self.items)} problem(s) in the product manifest:\n{lines}")
+
+
+def load_product(path: str | Path) -> Product:
+    """Load and validate a submission (folder or product.toml); InputError lists every problem."""
+    source = manifest_path(path).resolve() if Path(path).exists() else manifest_path(path)
+    if not source.is_file():
+        raise InputError(f"{source}: no product manifest here (expected a folder with {MANIFEST} or the file itself)")
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{source}: not valid TOML: {exc}") from None
+    problems = _Problems(source)
+    product = _parse(data, source, problems)
+    problems.raise_if_any()
+    assert product is not None
+    return product
+
+
+# -- field readers: each reports its own problem and returns a usable default -------------------
+
+def _text(table: dict, key: str, where: str, problems: _Problems, required: bool = False,
+          pattern: re.Pattern | None = None, form: str = "", default: str = "") -> str:
+    if key not in table:
+        if required:
+            problems.add(f"{where}.{key}", f"missing; expected {form or 'a non-empty string'}")
+        return default
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        problems.add(f"{where}.{key}", f"expected {form or 'a non-empty string'}, got {value!r}")
+        return default
+    if CONTROL_RE.search(value):
+        problems.add(f"{where}.{key}", f"control characters are not allowed, got {value!r}")
+        return default
+    if pattern is not None and not pattern.match(value):
+        problems.add(f"{where}.{key}", f"expected {form}, got {value!r}")
+        return default
+    return value
+
+
+def _number(table: dict, key: str, where: str, problems: _Problems, default: float,
+            low: float = 0.001, high: float = 86400.0, integer: bool = False) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not (low <= value <= high):
+        kind = "an integer" if integer else "a number"
+        problems.add(f"{where}.{key}", f"expected {kind} from {low:g} to {high:g}, got {value!r}")
+        return default
+    return value
+
+
+def _unknown(table: dict, allowed: tuple[str, ...], where: str, problems: _Problems) -> None:
+    for key in table:
+        if key not in allowed:
+            problems.add(f"{where}.{key}", f"unknown field (allowed: {', '.join(allowed)})")
+
+
+def _table(data: dict, key: str, where: str, problems: _Problems) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        problems.add(where, f"expected a table [{key}], got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _list_of_tables(data: dict, key: str, where: str, problems: _Problems) -> list[dict]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        problems.add(where, f"expected an array of tables [[{key}]]")
+        return []
+    return value
+
+
+# -- the sections --------------------------------------------------------------------------------
+
+def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
+    _unknown(data, ("product", "artifacts", "lifecycle", "smoke") + PASSTHROUGH, "manifest", problems)
+    ident = _table(data, "product", "[product]", problems)
+    if "product" not in data:
+        problems.add("[product]", "missing; expected a [product] table with vendor, name, version, category, contact, platforms")
+    _unknown(ident, ("id", "vendor", "name", "version", "category", "contact", "platforms"), "[product]", problems)
+    pid = _text(ident, "id", "[product]", problems, pattern=ID_RE,
+                form="letters, digits and ._+- (at most 128, starting with a letter or digit)",
+                default=source.parent.name)
+    if "id" not in ident and not ID_RE.match(pid):
+        problems.add("[product].id", f"the folder name {pid!r} is not a valid id; give id = \"...\" "
+                     "(letters, digits and ._+-)")
+    vendor = _text(ident, "vendor", "[product]", problems, required=True)
+    name = _text(ident, "name", "[product]", problems, required=True)
+    version = _text(ident, "version", "[product]", problems, required=True)
+    category = _text(ident, "category", "[product]", problems, required=True, form=f"one of {', '.join(CATEGORIES)}")
+    if category and category not in CATEGORIES:
+        problems.add("[product].category", f"expected one of {', '.join(CATEGORIES)}, got {category!r}")
+    contact = _text(ident, "contact", "[product]", problems, required=True)
+    platforms = _platforms(ident, problems)
+    artifacts = _artifacts(data, source.parent, problems)
+    lifecycle = _lifecycle(_table(data, "lifecycle", "[lifecycle]", problems), problems)
+    smoke = _smoke(data, problems)
+    workloads = data.get("workloads", [])
+    if not isinstance(workloads, list):
+        workloads = [workloads] if isinstance(workloads, dict) else []
+    declared = {p.arch for p in platforms}
+    provided = {a.arch for a in artifacts}
+    for arch in sorted(declared):
+        if artifacts and arch not in provided and "all" not in provided:
+            problems.add("[[artifacts]]", f"platform arch {arch} is declared but no artifact has arch = \"{arch}\"")
+    return Product(id=pid, vendor=vendor, name=name, version=version, category=category, contact=contact,
+                   platforms=platforms, artifacts=artifacts, lifecycle=lifecycle, smoke=smoke,
+                   workloads=[w for w in workloads if isinstance(w, dict)], path=source,
+                   extra={k: data[k] for k in PASSTHROUGH if k in data and k != "workloads"})
+
+
+def _platforms(ident: dict, problems: _Problems) -> list[Platform]:
+    raw = ident.get("platforms")
+    form = 'an array like [{ arch = "aarch64", os = "debian", os_version = "12" }]'
+    if raw is None:
+        problems.add("[product].platforms", f"missing; expected {form}")
+        return []
+    if not isinstance(raw, list) or not raw:
+        problems.add("[product].platforms", f"expected {form}, got {raw!r}")
+        return []
+    result = []
+    for i, item in enumerate(raw):
+        where = f"[product].platforms[{i}]"
+        if not isinstance(item, dict):
+            problems.add(where, f"expected a table {{ arch, os, os_version }}, got {item!r}")
+            continue
+        _unknown(item, ("arch", "os", "os_version"), where, problems)
+        arch_text = _text(item, "arch", where, problems, required=True, form="an architecture such as aarch64 or x86_64")
+        arch = canonical_arch(arch_text) if arch_text else None
+        if arch_text and (arch is None or arch == "all"):
+            problems.add(f"{where}.arch", f"expected one of {', '.join(sorted(set(ARCH_ALIASES) - {'all', 'noarch', 'any'}))}, "
+                         f"got {arch_text!r}")
+        os_id = _text(item, "os", where, problems, required=True, pattern=OS_RE,
+                      form="an os-release ID in lower case (debian, openeuler, kylin, uos...)")
+        version = item.get("os_version")
+        if isinstance(version, (int, float)) and not isinstance(version, bool):
+            version = str(version)
+        if not isinstance(version, str) or not re.match(r"^[A-Za-z0-9._-]{1,32}$", version or ""):
+            problems.add(f"{where}.os_version", f"expected a version string such as \"12\" or \"22.03\", got {version!r}")
+            version = ""
+        if arch and arch != "all" and os_id and version:
+            result.append(Platform(arch, os_id, version))
+    return result
+
+
+def _artifacts(data: dict, folder: Path, problems: _Problems) -> list[Artifact]:
+    result = []
+    tables = _list_of_tables(data, "artifacts", "[[artifacts]]", problems)
+    if "artifacts" not in data:
+        problems.add("[[artifacts]]", "missing; expected at least one [[artifacts]] with arch and apt or file")
+    for i, item in enumerate(tables):
+        where = f"[[artifacts]][{i}]"
+        _unknown(item, ("arch", "apt", "file", "version", "type"), where, problems)
+        arch_text = _text(item, "arch", where, problems, required=True, form="aarch64, x86_64, ... or all")
+        arch = canonical_arch(arch_text) if arch_text else None
+        if arch_text and arch is None:
+            problems.add(f"{where}.arch", f"expected an architecture such as aarch64, x86_64 or all, got {arch_text!r}")
+        has_apt, has_file = "apt" in item, "file" in item
+        if has_apt == has_file:
+            problems.add(where, "give exactly one of apt = \"package-name\" or file = \"path/to/package\"")
+        apt = _text(item, "apt", where, problems, pattern=APT_NAME_RE,
+                    form="a Debian package name (lower case letters, digits and +.-)") if has_apt else ""
+        version = _text(item, "version", where, problems, pattern=APT_VERSION_RE,
+                        form="a package version (letters, digits and .+~:-)")
+        if version and not has_apt:
+            problems.add(f"{where}.version", "only apt artifacts take a version pin")
+        path: Path | None = None
+        kind = ""
+        if has_file:
+            text = _text(item, "file", where, problems, form="a path relative to the product folder")
+            if text:
+                path = (folder / text).resolve()
+                if not path.is_file():
+                    problems.add(f"{where}.file", f"no such file: {path}")
+                kind = _type_of(text)
+        elif apt:
+            kind = "deb"
+        if "type" in item:
+            kind = _text(item, "type", where, problems, form=f"one of {', '.join(ARTIFACT_TYPES)}")
+            if kind and kind not in ARTIFACT_TYPES:
+                problems.add(f"{where}.type", f"expected one of {', '.join(ARTIFACT_TYPES)}, got {kind!r}")
+        elif has_file and path is not None and not kind:
+            problems.add(f"{where}.file", f"cannot tell the type from the name; expected .deb, .rpm or .tar.gz "
+                         f"(or give type = ...), got {path.name!r}")
+        if has_apt and kind not in ("", "deb"):
+            problems.add(f"{where}.type", "apt artifacts are .deb packages")
+        if arch and (apt or path) and kind in ARTIFACT_TYPES:
+            result.append(Artifact(arch=arch, type=kind, file=path, apt=apt, version=version))
+    types = {a.type for a in result}
+    if len(types) > 1:
+        problems.add("[[artifacts]]", f"mixed artifact types {sorted(types)}; one product installs one way")
+    return result
+
+
+def _type_of(name: str) -> str:
+    lower = name.lower()
+    for suffix, kind in ((".deb", "deb"), (".rpm", "rpm"), (".tar.gz", "tar.gz"), (".tgz", "tar.gz")):
+        if lower.endswith(suffix):
+            return kind
+    return ""
+
+
+def _lifecycle(table: dict, problems: _Problems) -> Lifecycle:
+    w = "[lifecycle]"
+    _unknown(table, ("service", "start", "stop", "restart", "status", "install_dir", "ports", "process", "pidfile",
+                     "keep_users", "start_timeout", "stop_timeout", "install_timeout", "recovery_limit", "health"),
+             w, problems)
+    service = _text(table, "service", w, problems, pattern=SERVICE_RE,
+                    form="a service/unit name (letters, digits and @._+:-)")
+    commands = {k: _text(table, k, w, problems, form="a shell command run on the target")
+                for k in ("start", "stop", "restart", "status")}
+    if commands["start"] and not commands["stop"]:
+        problems.add(f"{w}.stop", "an explicit start command needs an explicit stop command")
+    install_dir = _text(table, "install_dir", w, problems, pattern=re.compile(r"^/[^\n]*$"), form="an absolute path")
+    pidfile = _text(table, "pidfile", w, problems, pattern=re.compile(r"^/[^\n]*$"), form="an absolute path")
+    process = _text(table, "process", w, problems, pattern=re.compile(r"^[^/\n]{1,64}$"),
+                    form="the executable name of the main process (no slashes)")
+    ports: list[int] = []
+    raw_ports = table.get("ports", [])
+    if not isinstance(raw_ports, list):
+        problems.add(f"{w}.ports", f"expected an array of TCP port numbers, got {raw_ports!r}")
+        raw_ports = []
+    for i, port in enumerate(raw_ports):
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            problems.add(f"{w}.ports[{i}]", f"expected an integer port 1-65535, got {port!r}")
+        else:
+            ports.append(port)
+    users: list[str] = []
+    raw_users = table.get("keep_users", [])
+    if not isinstance(raw_users, list):
+        problems.add(f"{w}.keep_users", f"expected an array of user names, got {raw_users!r}")
+        raw_users = []
+    for i, user in enumerate(raw_users):
+        if not isinstance(user, str) or not re.match(r"^[a-z_][a-z0-9_.-]{0,31}\$?$", user):
+            problems.add(f"{w}.keep_users[{i}]", f"expected a user name, got {user!r}")
+        else:
+            users.append(user)
+    health = _health(table.get("health"), problems) if "health" in table else None
+    if (health or ports) and not (service or commands["start"]):
+        problems.add(w, "health or ports are declared but nothing starts the service; give service or start/stop")
+    return Lifecycle(
+        service=service, install_dir=install_dir, pidfile=pidfile, process=process or service,
+        ports=tuple(ports), keep_users=tuple(users), health=health, **commands,
+        start_timeout=_number(table, "start_timeout", w, problems, 120.0),
+        stop_timeout=_number(table, "stop_timeout", w, problems, 120.0),
+        install_timeout=_number(table, "install_timeout", w, problems, 900.0),
+        recovery_limit=_number(table, "recovery_limit", w, problems, 900.0))
+
+
+def _health(raw: Any, problems: _Problems) -> HealthProbe | None:
+    w = "[lifecycle.health]"
+    if not isinstance(raw, dict):
+        problems.add(w, f"expected a table with type = tcp|http|command, got {raw!r}")
+        return None
+    _unknown(raw, ("type", "timeout", "host", "port", "url", "expect_status", "command", "expect_output", "expect_rc"),
+             w, problems)
+    kind = _text(raw, "type", w, problems, required=True, form=f"one of {', '.join(HEALTH_TYPES)}")
+    if kind and kind not in HEALTH_TYPES:
+        problems.add(f"{w}.type", f"expected one of {', '.join(HEALTH_TYPES)}, got {kind!r}")
+        return None
+    probe = HealthProbe(
+        type=kind,
+        timeout=_number(raw, "timeout", w, problems, 60.0),
+        host=_text(raw, "host", w, problems, pattern=re.compile(r"^[A-Za-z0-9.:-]{1,253}$"),
+                   form="a host name or IP address", default="127.0.0.1"),
+        port=_number(raw, "port", w, problems, 0, low=1, high=65535, integer=True),
+        url=_text(raw, "url", w, problems, pattern=re.compile(r"^https?://[^\s]+$"), form="an http:// or https:// URL"),
+        expect_status=_number(raw, "expect_status", w, problems, 200, low=100, high=599, integer=True),
+        command=_text(raw, "command", w, problems, form="a shell command run on the target"),
+        expect_output=raw.get("expect_output", "") if isinstance(raw.get("expect_output", ""), str) else "",
+        expect_rc=_number(raw, "expect_rc", w, problems, 0, low=0, high=255, integer=True))
+    if "expect_output" in raw and not isinstance(raw["expect_output"], str):
+        problems.add(f"{w}.expect_output", f"expected a string, got {raw['expect_output']!r}")
+    if kind == "tcp" and not probe.port:
+        problems.add(f"{w}.port", "a tcp probe needs port = N")
+    if kind == "http" and not probe.url:
+        problems.add(f"{w}.url", "an http probe needs url = \"http://127.0.0.1:PORT/...\"")
+    if kind == "command" and not probe.command:
+        problems.add(f"{w}.command", "a command probe needs command = \"...\"")
+    return probe
+
+
+def _smoke(data: dict, problems: _Problems) -> list[SmokeTest]:
+    result = []
+    names: set[str] = set()
+    for i, item in enumerate(_list_of_tables(data, "smoke", "[[smoke]]", problems)):
+        w = f"[[smoke]][{i}]"
+        _unknown(item, ("name", "command", "expect_rc", "expect_output", "timeout"), w, problems)
+        name = _text(item, "name", w, problems, required=True, pattern=re.compile(r"^[^\n]{1,80}$"),
+                     form="a short name (one line, at most 80 characters)")
+        if name in names:
+            problems.add(f"{w}.name", f"duplicate smoke test name {name!r}")
+        names.add(name)
+        command = _text(item, "command", w, problems, required=True, form="a shell command run on the target")
+        expect_output = item.get("expect_output", "")
+        if not isinstance(expect_output, str):
+            problems.add(f"{w}.expect_output", f"expected a string, got {expect_output!r}")
+            expect_output = ""
+        if name and command:
+            result.append(SmokeTest(name=name, command=command, expect_output=expect_output,
+                                    expect_rc=_number(item, "expect_rc", w, problems, 0, low=0, high=255, integer=True),
+                                    timeout=_number(item, "timeout", w, problems, 60.0)))
+    return result
+
+
+# -- product.json (shared contract) ---------------------------------------------------------------
+
+def product_record(product: Product, digests: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The `<run_dir>/product.json` document: identity plus artifact digests (may be empty before a fetch)."""
+    return {**product.identity(), "artifacts": [
+        {"arch": d.get("arch", ""), "file": d.get("file", ""), "sha256": d.get("sha256", ""), "sm3": d.get("sm3", "")}
+        for d in (digests or [])]}
+
+
+def write_product_json(run_dir: Path, product: Product, digests: list[dict[str, Any]] | None = None) -> Path:
+    from harness import runs
+
+    path = Path(run_dir) / "product.json"
+    runs.atomic_write_json(path, product_record(product, digests))
+    return path
+
+
+def describe(product: Product) -> dict[str, Any]:
+    """A JSON-able view of the whole manifest (for `xch product validate --json`)."""
+    data = asdict(product)
+    data["path"] = str(product.path)
+    for artifact in data["artifacts"]:
+        artifact["file"] = str(artifact["file"]) if artifact["file"] else ""
+    return json.loads(json.dumps(data, default=str))

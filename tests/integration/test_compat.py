@@ -1,0 +1,321 @@
+"""`xch certify` on the real lab: real Debian products pass on arm64 and x86, and the failures a
+lab meets every day produce the right failed check with a reason that names the cause.
+
+The lab targets share the host's network namespace, so certifications here run one at a time
+(no -n) and each product's service port is used by one target at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.evidence import verify_bundle
+
+PROJECT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(PROJECT / "tests" / "fixtures" / "products"))
+from debbuild import HOST_SLEEP, build_deb, init_script, newer_glibc_binary  # noqa: E402
+
+pytestmark = pytest.mark.lab
+
+CHECKS = ["COMPAT-PLATFORM-001", "COMPAT-ARTIFACT-001", "COMPAT-ARCH-001", "COMPAT-GLIBC-001", "COMPAT-DEPS-001",
+          "COMPAT-INSTALL-001", "COMPAT-LIBS-001", "COMPAT-START-001", "COMPAT-HEALTH-001", "COMPAT-PORTS-001",
+          "COMPAT-SMOKE-001", "COMPAT-RESTART-001", "COMPAT-RECOVERY-001", "COMPAT-STOP-001", "COMPAT-IDLE-001",
+          "COMPAT-UNINSTALL-001", "COMPAT-RESIDUE-001"]
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_CLI = ("import sys; from harness import cli; m = 'harness.cli_product'; "
+        "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); sys.exit(cli.main(sys.argv[1:]))")
+
+
+@dataclass
+class Done:
+    rc: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def xch(*args: str, timeout: float = 1800) -> Done:
+    """The real CLI in a subprocess, with the product commands registered (see the report to the lead)."""
+    proc = subprocess.run([sys.executable, "-c", _CLI, *args], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=timeout)
+    return Done(proc.returncode, proc.stdout, proc.stderr)
+
+
+def certify(product: Path, targets: str, inventory: Path, run_dir: Path) -> Done:
+    return xch("certify", str(product), "--targets", targets, "--inventory", str(inventory),
+               "--run-dir", str(run_dir), "--json")
+
+
+def checks_of(data: dict, target: str) -> dict[str, dict]:
+    [entry] = [t for t in data["targets"] if t["target"] == target]
+    return {c["check_id"]: c for c in entry["checks"]}
+
+
+def records(run_dir: Path, target: str) -> dict[str, dict]:
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    return {r["check_id"]: r for r in map(json.loads, lines) if r["target"] == target}
+
+
+def lab_run(inventory: Path, target: str, command: str) -> str:
+    """One command on a lab target through xch's own transport (for set-up checks and clean-up)."""
+    from harness.inventory import load_inventory
+    from harness.transport import open_connection
+
+    inv = load_inventory([inventory])
+    conn = open_connection(inv.get(target), inv)
+    try:
+        return conn.run(command, timeout=120).stdout
+    finally:
+        conn.close()
+
+
+def product_dir(tmp_path: Path, name: str, manifest: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "product.toml").write_text(manifest)
+    return folder
+
+
+IDENTITY = """
+[product]
+vendor = "xch tests"
+name = "{name}"
+version = "1.0"
+category = "tool"
+contact = "xch@example.invalid"
+platforms = [{{ arch = "{arch}", os = "debian", os_version = "12" }}]
+"""
+
+
+# -- real products -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["redis-server", "memcached", "privoxy"])
+def test_real_product_certifies_on_both_lab_targets(lab_inventory, tmp_path, name):
+    run_dir = tmp_path / "run"
+    done = certify(PROJECT / "products" / name, "lab-arm64,lab-x86", lab_inventory, run_dir)
+    data = done.json()
+    failing = [(t["target"], c["check_id"], c["outcome"], c["reason"]) for t in data["targets"] for c in t["checks"]
+               if c["level"] == "mandatory" and c["outcome"] != "passed"]
+    assert not failing, failing
+    assert done.rc == 0, done.stderr[-2000:]
+    assert {t["target"]: t["verdict"] for t in data["targets"]} == {"lab-arm64": "compatible", "lab-x86": "compatible"}
+    for target in ("lab-arm64", "lab-x86"):
+        assert list(checks_of(data, target)) == CHECKS  # every check, in lifecycle order
+        recovery = records(run_dir, target)["COMPAT-RECOVERY-001"]["evidence"]
+        assert recovery["recovery_time_s"] > 0 and recovery["recovered_by"]
+        assert records(run_dir, target)["COMPAT-ARCH-001"]["evidence"]["elf_checked"] >= 1
+    # product.json (shared contract) carries identity and both architectures' digests
+    product = json.loads((run_dir / "product.json").read_text())
+    assert product["id"] == name and product["category"] in ("database", "middleware", "network")
+    assert {a["arch"] for a in product["artifacts"]} == {"aarch64", "x86_64"}
+    assert all(HEX64.match(a["sha256"]) and HEX64.match(a["sm3"]) and a["sha256"] != a["sm3"]
+               for a in product["artifacts"])
+    # one intact evidence bundle per target, holding only that target's records
+    for entry in data["targets"]:
+        bundle = run_dir / entry["bundle"]
+        assert verify_bundle(bundle) == []
+        import tarfile
+
+        with tarfile.open(bundle) as tar:
+            names = {m.name.split("/", 1)[1] for m in tar.getmembers()}
+            top = tar.getmembers()[0].name.split("/")[0]
+            recs = [json.loads(line) for line in tar.extractfile(f"{top}/records.jsonl").read().decode().splitlines()]
+        assert {"facts.json", "records.jsonl", "product.json", "artifacts.json", "logs/commands.log", "summary.json",
+                "MANIFEST.json", "MANIFEST.sha256", "MANIFEST.sm3", "submission/product.toml"} <= names
+        assert {r["target"] for r in recs} == {entry["target"]} and len(recs) == len(CHECKS)
+
+
+# -- failures a lab meets ------------------------------------------------------------------------------
+
+def test_amd64_package_declared_for_aarch64(lab_inventory, tmp_path):
+    """A real amd64 package submitted as the aarch64 artifact: the arch check names the x86-64 binaries."""
+    from harness.artifacts import AptFetcher
+    from harness.product import Artifact
+
+    amd64 = AptFetcher().fetch(Artifact(arch="x86_64", type="deb", apt="redis-tools"))
+    folder = product_dir(tmp_path, "wrong-arch", IDENTITY.format(name="redis-tools (mislabelled)", arch="aarch64") +
+                         f'\n[[artifacts]]\narch = "aarch64"\nfile = "{amd64}"\n')
+    run_dir = tmp_path / "run"
+    done = certify(folder, "lab-arm64", lab_inventory, run_dir)
+    assert done.rc == 1, done.stderr[-2000:]
+    checks = checks_of(done.json(), "lab-arm64")
+    arch = checks["COMPAT-ARCH-001"]
+    assert arch["outcome"] == "failed"
+    for binary in ("/usr/bin/redis-cli", "/usr/bin/redis-benchmark", "/usr/bin/redis-check-aof"):
+        assert f"{binary} (x86-64)" in arch["reason"]
+    assert "not built for aarch64" in arch["reason"] and "redis-tools (amd64)" in arch["reason"]
+    for skipped in ("COMPAT-DEPS-001", "COMPAT-INSTALL-001", "COMPAT-UNINSTALL-001", "COMPAT-RESIDUE-001"):
+        assert checks[skipped]["outcome"] == "skipped", checks[skipped]
+    assert "COMPAT-ARCH-001 failed" in checks["COMPAT-INSTALL-001"]["reason"]
+    assert checks["COMPAT-PLATFORM-001"]["outcome"] == "passed"
+    assert done.json()["targets"][0]["verdict"] == "incompatible"
+
+
+def test_service_never_healthy_still_stops_and_uninstalls(lab_inventory, tmp_path):
+    daemon = "/usr/lib/xch-sleepy/sleepy"
+    deb = build_deb(tmp_path, "xch-sleepy", {daemon: HOST_SLEEP,
+                                             "/etc/init.d/xch-sleepy": init_script("xch-sleepy", daemon, "100000")})
+    folder = product_dir(tmp_path, "sleepy", IDENTITY.format(name="never healthy", arch="x86_64") + f"""
+[[artifacts]]
+arch = "x86_64"
+file = "{deb}"
+
+[lifecycle]
+service = "xch-sleepy"
+process = "sleepy"
+ports = [65011]
+health = {{ type = "tcp", port = 65011, timeout = 5 }}
+
+[[smoke]]
+name = "answers"
+command = "true"
+""")
+    done = certify(folder, "lab-x86", lab_inventory, tmp_path / "run")
+    assert done.rc == 1, done.stderr[-2000:]
+    checks = checks_of(done.json(), "lab-x86")
+    assert checks["COMPAT-HEALTH-001"]["outcome"] == "failed"
+    assert "not healthy within 5s (tcp 127.0.0.1:65011)" in checks["COMPAT-HEALTH-001"]["reason"]
+    assert checks["COMPAT-PORTS-001"]["outcome"] == "failed" and "[65011]" in checks["COMPAT-PORTS-001"]["reason"]
+    for skipped in ("COMPAT-SMOKE-001", "COMPAT-RESTART-001", "COMPAT-RECOVERY-001"):
+        assert checks[skipped]["outcome"] == "skipped"
+        assert "COMPAT-HEALTH-001 failed" in checks[skipped]["reason"]
+    for ran in ("COMPAT-START-001", "COMPAT-STOP-001", "COMPAT-IDLE-001", "COMPAT-UNINSTALL-001", "COMPAT-RESIDUE-001"):
+        assert checks[ran]["outcome"] == "passed", checks[ran]
+
+
+def test_package_leaving_files_and_a_process_behind(lab_inventory, tmp_path):
+    daemon, helper = "/usr/lib/xch-leaky/leaky", "/usr/lib/xch-leaky/helper"
+    start_helper = f"start-stop-daemon --start --quiet --background --exec {helper} -- 100000"
+    deb = build_deb(tmp_path, "xch-leaky", {
+        daemon: HOST_SLEEP, helper: HOST_SLEEP, "/var/lib/xch-leaky/.keep": b"",
+        "/etc/init.d/xch-leaky": init_script("xch-leaky", daemon, "100000", extra_start=start_helper),
+    }, scripts={"postinst": "#!/bin/sh\nset -e\necho state > /var/lib/xch-leaky/state\n"})
+    folder = product_dir(tmp_path, "leaky", IDENTITY.format(name="leaky", arch="x86_64") + f"""
+[[artifacts]]
+arch = "x86_64"
+file = "{deb}"
+
+[lifecycle]
+service = "xch-leaky"
+process = "leaky"
+stop_timeout = 10
+""")
+    try:
+        done = certify(folder, "lab-x86", lab_inventory, tmp_path / "run")
+        assert done.rc == 1, done.stderr[-2000:]
+        checks = checks_of(done.json(), "lab-x86")
+        assert checks["COMPAT-STOP-001"]["outcome"] == "failed" and helper in checks["COMPAT-STOP-001"]["reason"]
+        assert checks["COMPAT-IDLE-001"]["outcome"] == "failed"
+        assert checks["COMPAT-UNINSTALL-001"]["outcome"] == "passed"
+        residue = checks["COMPAT-RESIDUE-001"]
+        assert residue["outcome"] == "failed"
+        assert "/var/lib/xch-leaky" in residue["reason"] and "/var/lib/xch-leaky/state" in residue["reason"]
+        assert "process(es) still running" in residue["reason"] and helper in residue["reason"]
+        # the suite cleaned up after its last check: the leaked helper no longer runs
+        left = [p.pid for p in psutil.process_iter(["cmdline"]) if helper in " ".join(p.info["cmdline"] or [])]
+        assert left == []
+    finally:
+        lab_run(lab_inventory, "lab-x86", "rm -rf /var/lib/xch-leaky")
+
+
+def test_binary_needing_newer_glibc(lab_inventory, tmp_path):
+    binary = newer_glibc_binary(tmp_path / "xch-newglibc")
+    deb = build_deb(tmp_path, "xch-newglibc", {"/usr/bin/xch-newglibc": binary})
+    folder = product_dir(tmp_path, "newglibc", IDENTITY.format(name="needs glibc 2.99", arch="x86_64") + f"""
+[[artifacts]]
+arch = "x86_64"
+file = "{deb}"
+
+[[smoke]]
+name = "runs"
+command = "/usr/bin/xch-newglibc && echo ran"
+expect_output = "ran"
+""")
+    done = certify(folder, "lab-x86", lab_inventory, tmp_path / "run")
+    assert done.rc == 1, done.stderr[-2000:]
+    checks = checks_of(done.json(), "lab-x86")
+    glibc = checks["COMPAT-GLIBC-001"]
+    assert glibc["outcome"] == "failed"
+    assert "/usr/bin/xch-newglibc needs GLIBC_2.99" in glibc["reason"] and "2.36" in glibc["reason"]
+    libs = checks["COMPAT-LIBS-001"]
+    assert libs["outcome"] == "failed" and "GLIBC_2.99" in libs["reason"] and "not found" in libs["reason"]
+    assert checks["COMPAT-SMOKE-001"]["outcome"] == "failed" and "GLIBC_2.99" in checks["COMPAT-SMOKE-001"]["reason"]
+    assert checks["COMPAT-START-001"]["outcome"] == "skipped"
+    assert checks["COMPAT-UNINSTALL-001"]["outcome"] == "passed" and checks["COMPAT-RESIDUE-001"]["outcome"] == "passed"
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+def test_malformed_manifest_is_bad_input(lab_inventory, tmp_path):
+    folder = product_dir(tmp_path, "broken", '[product]\nvendor = ""\ncategory = "game"\n'
+                         '[[artifacts]]\narch = "sparc64"\napt = "x"\n[lifecycle]\nports = ["http"]\n')
+    run_dir = tmp_path / "run"
+    done = certify(folder, "lab-x86", lab_inventory, run_dir)
+    assert done.rc == 2
+    for field in ("[product].vendor", "[product].name: missing", "[product].category", "[product].platforms: missing",
+                  "[[artifacts]][0].arch", "[lifecycle].ports[0]"):
+        assert field in done.stderr
+    assert not run_dir.exists()  # nothing started
+    validate = xch("product", "validate", str(folder), "--json")
+    assert validate.rc == 2 and not validate.json()["valid"] and len(validate.json()["problems"]) >= 6
+
+
+def test_shell_metacharacters_never_execute(lab_inventory, tmp_path):
+    token = secrets.token_hex(6)
+    marker = f"/tmp/xch-pwned-{token}"
+    hostile = f"ACME $(touch {marker}-a); touch {marker}-b `touch {marker}-c` | rm -rf ~nobody <script>x</script>"
+    deb = build_deb(tmp_path, "xch-meta", {"/usr/share/xch-meta/README": b"harmless\n"})
+    name = json.dumps("Name'\"; touch " + marker + "-d")
+    version = json.dumps("1.0$(touch " + marker + "-e)")
+    contact = json.dumps("a@b.c && touch " + marker + "-f")
+    manifest = f"""
+[product]
+vendor = {json.dumps(hostile)}
+name = {name}
+version = {version}
+category = "tool"
+contact = {contact}
+platforms = [{{ arch = "x86_64", os = "debian", os_version = "12" }}]
+
+[[artifacts]]
+arch = "x86_64"
+file = "{deb}"
+"""
+    run_dir = tmp_path / "run"
+    done = certify(product_dir(tmp_path, "meta", manifest), "lab-x86", lab_inventory, run_dir)
+    assert done.rc == 0, done.stderr[-2000:]
+    assert json.loads((run_dir / "product.json").read_text())["vendor"] == hostile  # recorded verbatim
+    # a package name with metacharacters is refused before anything runs
+    bad = product_dir(tmp_path, "meta-bad", manifest.replace(f'file = "{deb}"', f'apt = "x; touch {marker}-g"'))
+    refused = xch("product", "validate", str(bad))
+    assert refused.rc == 2 and "[[artifacts]][0].apt: expected a Debian package name" in refused.stderr
+    assert xch("certify", str(bad), "--targets", "lab-x86", "--inventory", str(lab_inventory)).rc == 2
+    assert not list(Path("/tmp").glob(f"xch-pwned-{token}*")), "a manifest value was executed on the controller"
+    remote = lab_run(lab_inventory, "lab-x86", f"ls /tmp/ | grep -c xch-pwned-{token} || true").strip()
+    assert remote == "0", "a manifest value was executed on the target"
+
+
+def test_inspect_lists_elf_facts_per_architecture(tmp_path):
+    """`xch product inspect` on a real submission: both architectures' packages, digests and ELF facts."""
+    done = xch("product", "inspect", str(PROJECT / "products" / "memcached"), "--json", timeout=600)
+    assert done.rc == 0, done.stderr
+    reports = {r["arch"]: r for r in done.json()}
+    assert set(reports) == {"aarch64", "x86_64"}
+    for arch, machine in (("aarch64", "aarch64"), ("x86_64", "x86-64")):
+        [elf] = [e for e in reports[arch]["elf"] if e["path"] == "/usr/bin/memcached"]
+        assert elf["machine"] == machine and elf["class"] == 64 and elf["glibc"].startswith("2.")
+        assert "libevent-2.1.so.7" in elf["needed"]
+        assert HEX64.match(reports[arch]["sha256"]) and HEX64.match(reports[arch]["sm3"])
+    human = xch("product", "inspect", str(PROJECT / "products" / "memcached"), "--arch", "arm64")
+    assert human.rc == 0 and "/usr/bin/memcached" in human.stdout and "aarch64" in human.stdout

@@ -1,0 +1,204 @@
+"""The product manifest: loading, validation (every problem at once), identity and product.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import EXIT_BAD_INPUT, InputError
+from harness.product import CATEGORIES, load_product, product_record, write_product_json
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+[product]
+vendor = "ACME 软件"
+name = "Widget Server"
+version = "1.2.3"
+category = "middleware"
+contact = "qa@acme.example"
+platforms = [{ arch = "arm64", os = "kylin", os_version = "V10" }, { arch = "x86_64", os = "debian", os_version = "12" }]
+
+[[artifacts]]
+arch = "aarch64"
+apt = "widget-server"
+version = "1.2.3-1"
+
+[[artifacts]]
+arch = "amd64"
+file = "pkgs/widget_1.2.3_amd64.deb"
+
+[[artifacts]]
+arch = "all"
+apt = "widget-common"
+
+[lifecycle]
+service = "widget"
+ports = [8080, 8443]
+keep_users = ["widget"]
+recovery_limit = 300
+health = { type = "http", url = "http://127.0.0.1:8080/health", expect_status = 204, timeout = 30 }
+
+[[smoke]]
+name = "version"
+command = "widget --version"
+expect_output = "1.2.3"
+
+[[workloads]]
+name = "throughput"
+anything = "owned by the perf suite"
+"""
+
+
+def write(folder: Path, text: str, name: str = "widget") -> Path:
+    product = folder / name
+    (product / "pkgs").mkdir(parents=True, exist_ok=True)
+    (product / "pkgs" / "widget_1.2.3_amd64.deb").write_bytes(b"!<arch>\n")
+    (product / "product.toml").write_text(text)
+    return product
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(InputError) as info:
+        load_product(path)
+    assert info.value.exit_code == EXIT_BAD_INPUT
+    assert str(path) in info.value.message
+    return [line.strip()[2:] for line in info.value.message.splitlines()[1:]]
+
+
+def test_good_manifest_loads(tmp_path):
+    product = load_product(write(tmp_path, GOOD))
+    assert product.id == "widget"  # defaults to the folder name
+    assert [p.arch for p in product.platforms] == ["aarch64", "x86_64"]  # canonical uname spellings
+    assert product.identity() == {
+        "id": "widget", "vendor": "ACME 软件", "name": "Widget Server", "version": "1.2.3",
+        "category": "middleware", "contact": "qa@acme.example",
+        "platforms": [{"arch": "aarch64", "os": "kylin", "os_version": "V10"},
+                      {"arch": "x86_64", "os": "debian", "os_version": "12"}]}
+    assert [a.describe() for a in product.artifacts_for("aarch64")] == ["apt:widget-server=1.2.3-1", "apt:widget-common"]
+    amd = product.artifacts_for("x86_64")
+    assert amd[0].file == tmp_path / "widget" / "pkgs" / "widget_1.2.3_amd64.deb" and amd[0].type == "deb"
+    assert product.lifecycle.ports == (8080, 8443)
+    assert product.lifecycle.process == "widget"  # defaults to the service name
+    assert product.lifecycle.health.expect_status == 204
+    assert product.smoke[0].expect_output == "1.2.3"
+    assert product.workloads == [{"name": "throughput", "anything": "owned by the perf suite"}]
+
+
+def test_platform_matching():
+    product = load_product(PROJECT / "products" / "redis-server")
+    facts = {"arch": "aarch64", "os_id": "debian", "os_version": "12"}
+    assert any(p.matches(facts) for p in product.platforms)
+    assert any(p.matches({**facts, "os_version": "12.5"}) for p in product.platforms)
+    assert not any(p.matches({**facts, "os_version": "11"}) for p in product.platforms)
+    assert not any(p.matches({**facts, "os_id": "openeuler"}) for p in product.platforms)
+    assert not any(p.matches({**facts, "arch": "loongarch64"}) for p in product.platforms)
+
+
+def test_every_problem_reported_at_once(tmp_path):
+    bad = """
+[product]
+name = 7
+category = "database-ish"
+platforms = [{ arch = "sparc", os = "Debian", os_version = 12 }, "x86_64"]
+colour = "blue"
+
+[[artifacts]]
+arch = "aarch64"
+apt = "redis"
+file = "x.deb"
+
+[[artifacts]]
+arch = "x86_64"
+file = "missing.deb"
+
+[lifecycle]
+ports = [0, "80", 70000]
+health = { type = "udp" }
+start_timeout = -1
+mystery = true
+
+[[smoke]]
+name = "a"
+[[smoke]]
+command = "true"
+"""
+    found = problems_of(write(tmp_path, bad))
+    text = "\n".join(found)
+    for expected in (
+        "[product].vendor: missing", "[product].name: expected a non-empty string, got 7",
+        "[product].version: missing", "[product].contact: missing",
+        "[product].category: expected one of " + ", ".join(CATEGORIES),
+        "[product].colour: unknown field",
+        "[product].platforms[0].arch: expected one of", "[product].platforms[0].os: expected an os-release ID",
+        "[product].platforms[1]: expected a table",
+        "[[artifacts]][0]: give exactly one of apt", "[[artifacts]][1].file: no such file",
+        "[lifecycle].ports[0]: expected an integer port 1-65535, got 0",
+        "[lifecycle].ports[1]: expected an integer port 1-65535, got '80'",
+        "[lifecycle].ports[2]: expected an integer port 1-65535, got 70000",
+        "[lifecycle.health].type: expected one of tcp, http, command, got 'udp'",
+        "[lifecycle].start_timeout: expected a number", "[lifecycle].mystery: unknown field",
+        "[[smoke]][0].command: missing", "[[smoke]][1].name: missing",
+    ):
+        assert expected in text, f"missing problem {expected!r} in:\n{text}"
+    assert len(found) >= 19
+
+
+def test_not_toml_names_the_file(tmp_path):
+    folder = write(tmp_path, "[product\nvendor = ")
+    with pytest.raises(InputError, match=r"product.toml: not valid TOML"):
+        load_product(folder)
+    with pytest.raises(InputError, match="no product manifest here"):
+        load_product(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("apt", "redis; touch /tmp/x"), ("apt", "$(reboot)"), ("apt", "Redis"), ("version", "1.0 && id"),
+])
+def test_shell_metacharacters_rejected_where_values_name_things(tmp_path, field, value):
+    text = GOOD.replace('apt = "widget-server"\nversion = "1.2.3-1"',
+                        f'apt = "widget-server"\nversion = "1.2.3-1"' if field != "apt" else f'apt = {json.dumps(value)}\nversion = "1.2.3-1"')
+    if field == "version":
+        text = text.replace('version = "1.2.3-1"', f"version = {json.dumps(value)}")
+    found = problems_of(write(tmp_path, text))
+    assert any(p.startswith(f"[[artifacts]][0].{field}: expected") and value in p for p in found), found
+
+
+@pytest.mark.parametrize("service", ["redis; rm -rf /", "a b", "`id`", "../../bin/sh"])
+def test_service_names_are_names(tmp_path, service):
+    found = problems_of(write(tmp_path, GOOD.replace('service = "widget"', f"service = {json.dumps(service)}")))
+    assert any(p.startswith("[lifecycle].service: expected a service/unit name") for p in found)
+
+
+def test_free_text_may_hold_anything(tmp_path):
+    """Vendor and name are display text: accepted verbatim (they are never executed, see the lab test)."""
+    text = GOOD.replace('vendor = "ACME 软件"', 'vendor = "ACME $(touch /tmp/pwned); `id` | rm -rf ~ <b>"')
+    product = load_product(write(tmp_path, text))
+    assert product.vendor == "ACME $(touch /tmp/pwned); `id` | rm -rf ~ <b>"
+
+
+def test_declared_platform_needs_an_artifact(tmp_path):
+    text = GOOD.replace('[[artifacts]]\narch = "amd64"\nfile = "pkgs/widget_1.2.3_amd64.deb"\n', "") \
+               .replace('[[artifacts]]\narch = "all"\napt = "widget-common"\n', "")
+    found = problems_of(write(tmp_path, text))
+    assert any("platform arch x86_64 is declared but no artifact" in p for p in found)
+
+
+def test_product_json_contract(tmp_path):
+    product = load_product(write(tmp_path, GOOD))
+    digests = [{"arch": "aarch64", "file": "w.deb", "sha256": "a" * 64, "sm3": "b" * 64, "source": "apt:w"}]
+    path = write_product_json(tmp_path, product, digests)
+    data = json.loads(path.read_text())
+    assert set(data) == {"id", "vendor", "name", "version", "category", "contact", "platforms", "artifacts"}
+    assert data["artifacts"] == [{"arch": "aarch64", "file": "w.deb", "sha256": "a" * 64, "sm3": "b" * 64}]
+    assert product_record(product)["artifacts"] == []
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in (PROJECT / "products").iterdir() if (p / "product.toml").exists()))
+def test_shipped_submissions_validate(folder):
+    product = load_product(PROJECT / "products" / folder)
+    assert product.id == folder
+    assert {p.arch for p in product.platforms} == {"aarch64", "x86_64"}
+    assert product.lifecycle.has_service and product.lifecycle.ports and product.smoke
