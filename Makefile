@@ -37,8 +37,7 @@ lab-down: venv
 	$(XCH) lab down
 
 demo: lab
-	$(XCH) targets check
-	$(XCH) run --suite smoke -n 2
+	XCH=$(XCH) bash scripts/demo.sh
 
 postgres:
 	@bash scripts/postgres-up.sh
