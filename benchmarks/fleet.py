@@ -22,10 +22,8 @@ meanwhile (busy CPU time from /proc/stat minus the two above). Nothing is assert
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -38,6 +36,8 @@ from pathlib import Path
 
 import psutil
 from tabulate import tabulate
+
+from machine import describe_machine  # benchmarks/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -153,22 +153,7 @@ def median_of(runs: list[Measure]) -> Measure:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="minutes"),
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "memory_gb": f"{psutil.virtual_memory().total / 2**30:.1f}",
-        "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": platform.python_version(),
-    }
+    return describe_machine()
 
 
 def report(results: list[Measure]) -> str:

@@ -25,10 +25,8 @@ asserts a timing. See benchmarks/README.md for the method and the last figures.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -40,6 +38,8 @@ from typing import Callable
 
 import paramiko
 from tabulate import tabulate
+
+from machine import describe_machine  # benchmarks/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -253,24 +253,8 @@ def bench_testinfra(t: Target, count: int) -> Result:
 
 # -- reporting ----------------------------------------------------------------------------------
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     ssh_v = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
-    return {
-        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": platform.python_version(),
-        "paramiko": paramiko.__version__,
-        "openssh": (ssh_v.stderr or ssh_v.stdout).strip(),
-    }
+    return describe_machine(paramiko=paramiko.__version__, openssh=(ssh_v.stderr or ssh_v.stdout).strip())
 
 
 def report(target: Target, results: list[Result]) -> dict:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import bz2
 import hashlib
@@ -31,12 +30,12 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from harness.errors import InfraError, InputError
+from harness.locks import folder_lock
 from harness.product import Artifact, Product
 
 INSPECT_VERSION = 2  # bump when the inspection output changes, so cached inspections are redone
@@ -96,16 +95,9 @@ class Fetched:
                 "source": self.artifact.describe()}
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _locked(folder: Path):
     """One fetch at a time per cache (xdist workers and parallel certify runs share it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return folder_lock(folder, ".lock")
 
 
 class AptFetcher:

@@ -32,7 +32,6 @@ is a test fixture on a throwaway machine, not a sandbox.
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import platform
@@ -45,12 +44,12 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from harness.errors import LabError
+from harness.locks import folder_lock
 
 DEFAULT_LAB_DIR = Path("/var/lib/xch/lab")
 DEBIAN_SUITE = "bookworm"
@@ -248,16 +247,9 @@ def save_state(path: Path, state: dict) -> None:
     atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
-@contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(directory: Path):
     """Serialize up/down: two concurrent runs would race on mounts and sshd starts."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return folder_lock(directory, "lock")
 
 
 def _write_in_root(root: Path, rel: str, data: str, mode: int = 0o644) -> None:
