@@ -4,7 +4,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 XCH := $(VENV)/bin/xch
-APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps dpkg-dev
+APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps dpkg-dev \
+                chromium fonts-noto-cjk
 PYTEST_ARGS ?=
 
 # The PostgreSQL the whitelist tests use (the password is a throwaway for a loopback test server).
@@ -52,6 +53,7 @@ bench: lab postgres
 	$(PY) benchmarks/transport_overhead.py
 	$(PY) benchmarks/fleet.py
 	$(PY) benchmarks/whitelist_compile.py
+	$(PY) benchmarks/report_build.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -22,7 +22,7 @@ from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, InputError, XchE
 from harness.inventory import Inventory, Target, load_inventory
 
 # Modules that add their own subcommands with `register(sub)`.
-COMMAND_MODULES: list[str] = ["harness.cli_migrate", "harness.cli_whitelist", "harness.cli_product"]
+COMMAND_MODULES: list[str] = ["harness.cli_migrate", "harness.cli_whitelist", "harness.cli_product", "harness.cli_report"]
 
 
 def _load(args: argparse.Namespace) -> Inventory:

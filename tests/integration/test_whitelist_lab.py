@@ -115,7 +115,7 @@ def test_real_runs_compile_into_verdicts_with_reasons(lab_runs, db_url):
     assert covered["kind"] == "covered" and covered["status"] == "compatible"
     assert covered["covered_by"]["entry"] == _by(rows, "wl-good", "x86_64")["id"]
     assert covered["covered_by"]["evidence"] == str(lab_runs["good2"]) and covered["covered_by"]["run"] == "good2"
-    pending = _by(rows, "wl-good", "aarch64", "22.03 LTS SP1")
+    pending = _by(rows, "wl-good", "aarch64", "22.03-LTS-SP1")
     assert pending["status"] == "pending" and "not yet tested" in pending["reasons"][0]
 
     history = [r for r in _query(db_url, "--all", "--product", "wl-good") if not r["current"] and r["run"] == "good1"]
