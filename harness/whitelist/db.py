@@ -10,10 +10,12 @@ Readers (query, export, verify) never take the lock.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -57,13 +59,27 @@ def _sqlite_events(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 120000")  # a waiting writer queues, it does not fail
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA journal_mode = WAL")  # readers do not block the writer, nor it them
+        _set_wal(cur)  # readers do not block the writer, nor it them
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("xch_write") else "BEGIN")
+
+
+def _set_wal(cur: Any, patience_s: float = 120.0) -> None:
+    """Switch to WAL. On a fresh file opened by two processes at once, SQLite can answer "database
+    is locked" here without going through the busy handler, so wait and retry like a busy writer."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass
@@ -108,12 +124,20 @@ def connect(url: str | None = None, upgrade_schema: bool = True) -> Database:
     if engine.dialect.name == "sqlite":
         _sqlite_events(engine)
     db = Database(resolved, engine)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        raise InfraError(f"whitelist database {db.safe_url()}: cannot connect: {str(exc.orig).strip()}") from None
+    deadline = time.monotonic() + 120.0
+    while True:
+        try:
+            with engine.connect():
+                pass
+            break
+        except OperationalError as exc:
+            # SQLite may answer "locked" while another process sets up a fresh file (not every
+            # path goes through the busy handler): wait like a queued writer, then give up clearly.
+            if "locked" in str(exc.orig) and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            engine.dispose()
+            raise InfraError(f"whitelist database {db.safe_url()}: cannot connect: {str(exc.orig).strip()}") from None
     if upgrade_schema:
         upgrade(db)
     return db

@@ -10,6 +10,7 @@ itself is not, and every metric record has the contract's shape.
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -218,6 +219,12 @@ vendor = "xch lab"
 name = "inline-demo"
 version = "1.0"
 category = "tool"
+contact = "lab@xch.invalid"
+platforms = [{{ arch = "aarch64", os = "debian", os_version = "12" }}, {{ arch = "x86_64", os = "debian", os_version = "12" }}]
+
+[[artifacts]]
+arch = "all"
+file = "pkg/inline-demo-all.tar.gz"
 
 [[workloads]]
 name = "sha256"
@@ -249,8 +256,12 @@ teardown = "kill $(cat /tmp/xch-svc-{PORT}.pid); sleep 0.2; pkill -9 -f 'http.se
 
 def test_product_workload_and_service_levels_on_both_lab_targets(lab_inventory, quick_criteria, tmp_path, xch):
     product = tmp_path / "inline-demo"
-    product.mkdir()
+    (product / "pkg").mkdir(parents=True)
     (product / "product.toml").write_text(PRODUCT)
+    with tarfile.open(product / "pkg" / "inline-demo-all.tar.gz", "w:gz") as tar:  # a real, tiny package
+        readme = product / "README"
+        readme.write_text("inline-demo: perf test product\n")
+        tar.add(readme, arcname="README")
     run_dir = tmp_path / "product"
     done = xch("run", "--suite", "perf", "--inventory", str(lab_inventory), "--targets", "lab-arm64,lab-x86",
                "--product", str(product), "--run-dir", str(run_dir), "--json", "--",
