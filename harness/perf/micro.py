@@ -156,14 +156,19 @@ def fio_command(s: BenchSettings, facts: dict[str, Any]) -> str:
     return run(0)
 
 
-def parse_fio(text: str) -> dict[str, float]:
+def _json_output(text: str, tool: str) -> dict:
+    """The JSON document a tool printed, after any banner lines before it."""
     start = text.find("{")
     if start < 0:
-        raise ParseError(f"no JSON in fio output: {text.strip()[-300:]!r}")
+        raise ParseError(f"no JSON in {tool} output: {text.strip()[-300:]!r}")
     try:
-        data = json.loads(text[start:])
+        return json.loads(text[start:])
     except json.JSONDecodeError as exc:
-        raise ParseError(f"fio JSON unreadable: {exc}") from None
+        raise ParseError(f"{tool} JSON unreadable: {exc}") from None
+
+
+def parse_fio(text: str) -> dict[str, float]:
+    data = _json_output(text, "fio")
     jobs = {j.get("jobname"): j for j in data.get("jobs", [])}
     if "seqwrite" not in jobs or "randread" not in jobs:
         raise ParseError(f"fio jobs missing: got {sorted(jobs)}")
@@ -207,13 +212,7 @@ def iperf3_command(s: BenchSettings, facts: dict[str, Any]) -> str:
 
 
 def parse_iperf3(text: str) -> dict[str, float]:
-    start = text.find("{")
-    if start < 0:
-        raise ParseError(f"no JSON in iperf3 output: {text.strip()[-300:]!r}")
-    try:
-        data = json.loads(text[start:])
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"iperf3 JSON unreadable: {exc}") from None
+    data = _json_output(text, "iperf3")
     if data.get("error"):
         raise ParseError(f"iperf3: {data['error']}")
     try:
