@@ -11,6 +11,8 @@
   with pyelftools: machine, class, highest GLIBC_x.y needed, NEEDED, RPATH/RUNPATH. Java archives
   are searched for bundled native libraries and wheels for their platform tags, also when they sit
   inside a package.
+- Judge (pure functions over an inspection report): wrong machine, too new a glibc, unsafe or
+  stale RPATH/RUNPATH entries.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import io
 import json
 import lzma
 import os
+import posixpath
 import re
 import shutil
 import struct
@@ -558,3 +561,91 @@ def glibc_offenders(report: dict[str, Any], arch: str, target_glibc: str) -> lis
     have = glibc_key(target_glibc)
     return [{"path": e["path"], "needs": e["glibc"]} for e in all_elves(report)
             if e.get("glibc") and (want is None or e["machine"] == want) and glibc_key(e["glibc"]) > have]
+
+
+# -- RPATH / RUNPATH ---------------------------------------------------------------------------------
+
+# Absolute library search folders that only exist on a build machine. A path baked in from a build
+# (a CI workspace, a build chroot, a developer's home, a temporary folder) is normally absent on the
+# target, so the loader probes it in vain on every start; worse, whoever can create it there
+# (/tmp, /var/tmp and /dev/shm are world-writable, /home/<user> belongs to that user) can plant a
+# library the product then loads. Certification labs and porting advisors flag these entries.
+BUILD_PATH_PREFIXES = (
+    "/tmp", "/var/tmp", "/dev/shm",                   # world-writable temporary folders
+    "/home", "/root",                                 # build users' homes (~/rpmbuild, OBS's /home/abuild)
+    "/build", "/builddir", "/builds",                 # sbuild/pbuilder, mock/rpmbuild, GitLab CI
+    "/usr/src",                                       # source trees, openSUSE's /usr/src/packages
+    "/workspace", "/github/workspace", "/__w",        # CI containers (Tekton/Cloud Build, GitHub Actions)
+    "/opt/buildagent", "/var/lib/jenkins", "/var/jenkins_home",  # TeamCity and Jenkins agents
+    "/var/lib/mock",                                  # mock's build chroots
+)
+RPATH_TAGS = (("RPATH", "rpath"), ("RUNPATH", "runpath"))
+# $ORIGIN or ${ORIGIN} as a whole leading token ($ORIGINAL is not it), as glibc's ld.so reads it.
+_ORIGIN_RE = re.compile(r"^\$(?:ORIGIN|\{ORIGIN\})(?=/|$)")
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _judge_rpath_entry(entry: str, value: str) -> tuple[str, str] | None:
+    """(kind, reason) when one RPATH/RUNPATH entry is unsafe on its face, else None."""
+    if entry == "":
+        return "empty", f"empty entry in {value!r}: the dynamic loader searches the current working directory"
+    if _ORIGIN_RE.match(entry):
+        return None
+    if not entry.startswith("/"):
+        return "relative", ("relative entry: resolved against the process's current working directory, "
+                            "not the file's folder (insecure; use $ORIGIN)")
+    normal = posixpath.normpath(entry)
+    prefix = next((p for p in BUILD_PATH_PREFIXES if _under(normal, p)), None)
+    if prefix:
+        return "build-path", f"build or temporary location ({prefix}): left over from the build machine"
+    return None
+
+
+def rpath_findings(report: dict[str, Any], install_prefix: str = "") -> list[dict[str, Any]]:
+    """One finding per unsafe RPATH/RUNPATH entry of the report's ELF files, without a target.
+
+    Flags empty entries, relative entries (not $ORIGIN-based) and build/temporary locations
+    (BUILD_PATH_PREFIXES). Paths are as installed: `install_prefix` is prepended (a tar.gz
+    product unpacks under its install folder). Only plain ELF files are judged: native code
+    inside jars and wheels is unpacked to a temporary folder at run time, so its search path
+    means nothing on the installed tree. Whether absolute folders exist needs the target: see
+    rpath_search_dirs().
+    """
+    prefix = install_prefix.rstrip("/")
+    findings: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for elf in report["elf"]:
+        path = prefix + elf["path"]
+        for tag, key in RPATH_TAGS:
+            entries = elf.get(key) or []
+            value = ":".join(entries)
+            for entry in entries:
+                judged = _judge_rpath_entry(entry, value)
+                if judged and (path, tag, entry) not in seen:
+                    seen.add((path, tag, entry))
+                    findings.append({"path": path, "tag": tag, "entry": entry, "kind": judged[0], "reason": judged[1]})
+    return findings
+
+
+def rpath_search_dirs(report: dict[str, Any], install_prefix: str = "") -> list[dict[str, Any]]:
+    """Every RPATH/RUNPATH entry that names a definite folder, as the absolute folder to look for.
+
+    Absolute entries are normalised; $ORIGIN/${ORIGIN} is expanded to the installed file's folder
+    (with `install_prefix` prepended, as for rpath_findings). Empty and relative entries have no
+    fixed folder, and entries still holding another token ($LIB, $PLATFORM) depend on the
+    machine's loader, so neither is returned. Each item: path, tag, entry, dir.
+    """
+    prefix = install_prefix.rstrip("/")
+    dirs: list[dict[str, Any]] = []
+    for elf in report["elf"]:
+        path = prefix + elf["path"]
+        for tag, key in RPATH_TAGS:
+            for entry in dict.fromkeys(elf.get(key) or []):
+                folder = _ORIGIN_RE.sub(lambda _m: posixpath.dirname(path), entry, count=1)
+                if not folder.startswith("/") or "$" in folder:
+                    continue
+                dirs.append({"path": path, "tag": tag, "entry": entry, "dir": posixpath.normpath(folder)})
+    return dirs

@@ -17,26 +17,22 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from compat_support import Driver, Snapshot  # noqa: E402
-
-from harness.errors import XchError  # noqa: E402
-from harness.product import Product, load_product  # noqa: E402
+from harness.errors import XchError
+from harness.lifecycle import Driver, Snapshot
+from harness.product import Product, load_product
 
 # Step name -> the check that performs it (for skip reasons).
 STEP_CHECKS = {
     "platform": "COMPAT-PLATFORM-001", "artifacts": "COMPAT-ARTIFACT-001", "arch": "COMPAT-ARCH-001",
     "glibc": "COMPAT-GLIBC-001", "deps": "COMPAT-DEPS-001", "install": "COMPAT-INSTALL-001",
-    "libs": "COMPAT-LIBS-001", "start": "COMPAT-START-001", "health": "COMPAT-HEALTH-001",
-    "ports": "COMPAT-PORTS-001", "smoke": "COMPAT-SMOKE-001", "restart": "COMPAT-RESTART-001",
-    "recovery": "COMPAT-RECOVERY-001", "stop": "COMPAT-STOP-001", "idle": "COMPAT-IDLE-001",
-    "uninstall": "COMPAT-UNINSTALL-001", "residue": "COMPAT-RESIDUE-001",
+    "libs": "COMPAT-LIBS-001", "rpath": "COMPAT-RPATH-001", "start": "COMPAT-START-001",
+    "health": "COMPAT-HEALTH-001", "ports": "COMPAT-PORTS-001", "smoke": "COMPAT-SMOKE-001",
+    "restart": "COMPAT-RESTART-001", "recovery": "COMPAT-RECOVERY-001", "stop": "COMPAT-STOP-001",
+    "idle": "COMPAT-IDLE-001", "uninstall": "COMPAT-UNINSTALL-001", "residue": "COMPAT-RESIDUE-001",
 }
 
 

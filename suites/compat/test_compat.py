@@ -3,7 +3,9 @@
 The items follow what certification labs test for software products (the Kunpeng compatibility
 tester's items, oec-hardware's): the platform is declared, the binaries fit the machine and its
 glibc, dependencies resolve, install, libraries load, start, health, ports, functional smoke
-tests, restart, kill -9 recovery, stop, back to idle, uninstall, no residue.
+tests, restart, kill -9 recovery, stop, back to idle, uninstall, no residue. One optional check
+(COMPAT-RPATH-001, unsafe or stale RPATH/RUNPATH) fails without making the product incompatible:
+it makes the verdict conditional.
 
 Outcomes: a check fails (AssertionError) when the product is at fault and its message names the
 cause; it errors when the harness or target is at fault; it is skipped, naming the failed check,
@@ -23,12 +25,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from compat_support import describe_proc, tail
 
 from harness import artifacts, shell
 from harness.errors import InfraError, InputError
+from harness.lifecycle import describe_proc, tail
 
 MANDATORY = "mandatory"
+OPTIONAL = "optional"
 
 
 def _related(paths: list[str], listed: list[str], driver) -> list[str]:
@@ -190,6 +193,51 @@ def test_needed_libraries_resolve(target, state, evidence):
                 problems.append(f"{current}: {line.strip()}")
         evidence["unresolved"] = problems
         assert not problems, f"{len(problems)} unresolved: " + "; ".join(problems[:15])
+
+
+@pytest.mark.check("COMPAT-RPATH-001", level=OPTIONAL)
+def test_rpath_entries_safe(target, state, evidence):
+    """No installed ELF file's RPATH/RUNPATH entry is empty, relative, a build location or missing on the target.
+
+    The first three are judged from the package alone (artifacts.rpath_findings); whether the
+    absolute folders (with $ORIGIN expanded) exist after the install takes one command on the target.
+    """
+    state.need("install")
+    with state.step("rpath"):
+        driver = state.driver
+        prefix = driver.install_dir().rstrip("/") if driver.kind == "tar.gz" else ""
+        installed = set(state.files)
+        checked = [{"path": prefix + e["path"], "rpath": e["rpath"], "runpath": e["runpath"]}
+                   for r in state.reports for e in r["elf"]
+                   if (e.get("rpath") or e.get("runpath")) and prefix + e["path"] in installed]
+        evidence["checked"] = checked
+        if not checked:
+            pytest.skip("no installed ELF file has an RPATH or RUNPATH")
+        mine = {c["path"] for c in checked}
+        findings = [f for r in state.reports for f in artifacts.rpath_findings(r, prefix) if f["path"] in mine]
+        flagged = {(f["path"], f["tag"], f["entry"]) for f in findings}
+        wanted = [d for r in state.reports for d in artifacts.rpath_search_dirs(r, prefix)
+                  if d["path"] in mine and (d["path"], d["tag"], d["entry"]) not in flagged]
+        folders = sorted({d["dir"] for d in wanted})
+        evidence["folders_checked"] = len(folders)
+        if folders:
+            script = ("for d in " + " ".join(shell.quote(f) for f in folders) +
+                      "; do if [ -d \"$d\" ]; then echo y; else echo n; fi; done")
+            result = driver.run(script, timeout=120)
+            answers = result.stdout.split()
+            if result.timed_out or len(answers) != len(folders) or not set(answers) <= {"y", "n"}:
+                raise InfraError(f"folder existence test on {target.name} answered {len(answers)} of "
+                                 f"{len(folders)} folders: {tail(result.stderr or result.stdout, 300)}")
+            missing = {f for f, a in zip(folders, answers) if a == "n"}
+            findings += [{"path": d["path"], "tag": d["tag"], "entry": d["entry"], "kind": "stale",
+                          "reason": f"stale: not on the target after install ({d['dir']})"}
+                         for d in wanted if d["dir"] in missing]
+        findings.sort(key=lambda f: (f["path"], f["tag"]))
+        evidence["findings"] = findings
+        shown = "; ".join(f"{f['path']} {f['tag']} {f['entry']!r}: {f['reason']}" for f in findings[:5])
+        more = f"; and {len(findings) - 5} more" if len(findings) > 5 else ""
+        entries = "entry" if len(findings) == 1 else "entries"
+        assert not findings, f"{len(findings)} unsafe or stale RPATH/RUNPATH {entries}: {shown}{more}"
 
 
 @pytest.mark.check("COMPAT-START-001", level=MANDATORY)

@@ -22,14 +22,17 @@ from harness.evidence import verify_bundle
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT / "tests" / "fixtures" / "products"))
-from debbuild import HOST_SLEEP, build_deb, init_script, newer_glibc_binary  # noqa: E402
+from debbuild import HOST_SLEEP, build_deb, init_script, newer_glibc_binary, with_search_path  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
 CHECKS = ["COMPAT-PLATFORM-001", "COMPAT-ARTIFACT-001", "COMPAT-ARCH-001", "COMPAT-GLIBC-001", "COMPAT-DEPS-001",
-          "COMPAT-INSTALL-001", "COMPAT-LIBS-001", "COMPAT-START-001", "COMPAT-HEALTH-001", "COMPAT-PORTS-001",
-          "COMPAT-SMOKE-001", "COMPAT-RESTART-001", "COMPAT-RECOVERY-001", "COMPAT-STOP-001", "COMPAT-IDLE-001",
-          "COMPAT-UNINSTALL-001", "COMPAT-RESIDUE-001"]
+          "COMPAT-INSTALL-001", "COMPAT-LIBS-001", "COMPAT-RPATH-001", "COMPAT-START-001", "COMPAT-HEALTH-001",
+          "COMPAT-PORTS-001", "COMPAT-SMOKE-001", "COMPAT-RESTART-001", "COMPAT-RECOVERY-001", "COMPAT-STOP-001",
+          "COMPAT-IDLE-001", "COMPAT-UNINSTALL-001", "COMPAT-RESIDUE-001"]
+OPTIONAL_CHECKS = {"COMPAT-RPATH-001"}
+# A real amd64 binary from the lab's own x86 image, so it fits lab-x86 whatever the controller runs on.
+LAB_X86_TRUE = Path("/var/lib/xch/lab/images/bookworm-amd64/usr/bin/true")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CLI = ("import sys; from harness import cli; m = 'harness.cli_product'; "
         "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); sys.exit(cli.main(sys.argv[1:]))")
@@ -112,6 +115,10 @@ def test_real_product_certifies_on_both_lab_targets(lab_inventory, tmp_path, nam
     assert {t["target"]: t["verdict"] for t in data["targets"]} == {"lab-arm64": "compatible", "lab-x86": "compatible"}
     for target in ("lab-arm64", "lab-x86"):
         assert list(checks_of(data, target)) == CHECKS  # every check, in lifecycle order
+        assert {c for c, r in checks_of(data, target).items() if r["level"] == "optional"} == OPTIONAL_CHECKS
+        # Debian's builds carry no RPATH/RUNPATH (checked with `xch product inspect`): not applicable here
+        rpath = checks_of(data, target)["COMPAT-RPATH-001"]
+        assert rpath["outcome"] in ("passed", "skipped"), rpath
         recovery = records(run_dir, target)["COMPAT-RECOVERY-001"]["evidence"]
         assert recovery["recovery_time_s"] > 0 and recovery["recovered_by"]
         assert records(run_dir, target)["COMPAT-ARCH-001"]["evidence"]["elf_checked"] >= 1
@@ -253,6 +260,50 @@ expect_output = "ran"
     assert checks["COMPAT-SMOKE-001"]["outcome"] == "failed" and "GLIBC_2.99" in checks["COMPAT-SMOKE-001"]["reason"]
     assert checks["COMPAT-START-001"]["outcome"] == "skipped"
     assert checks["COMPAT-UNINSTALL-001"]["outcome"] == "passed" and checks["COMPAT-RESIDUE-001"]["outcome"] == "passed"
+
+
+def test_stale_and_relative_runpath_fail_the_optional_check(lab_inventory, tmp_path):
+    """Search paths from the build machine: the optional RPATH check fails, the verdict is conditional."""
+    import tarfile
+
+    stale = with_search_path(LAB_X86_TRUE, tmp_path / "xch-stale", "/build/xch-stale/lib:lib")
+    helper = with_search_path(LAB_X86_TRUE, tmp_path / "helper", "$ORIGIN/../xch-gone:$ORIGIN", tag="RPATH")
+    deb = build_deb(tmp_path, "xch-rpath", {"/usr/bin/xch-stale": stale, "/usr/lib/xch-rpath/helper": helper})
+    folder = product_dir(tmp_path, "xch-stale-rpath", IDENTITY.format(name="stale runpath", arch="x86_64") + f"""
+[[artifacts]]
+arch = "x86_64"
+file = "{deb}"
+
+[[smoke]]
+name = "runs despite its search path"
+command = "/usr/bin/xch-stale && /usr/lib/xch-rpath/helper && echo ran"
+expect_output = "ran"
+""")
+    run_dir = tmp_path / "run"
+    done = certify(folder, "lab-x86", lab_inventory, run_dir)
+    assert done.rc == 1, done.stderr[-2000:]  # a check failed, even if only an optional one
+    [entry] = done.json()["targets"]
+    checks = checks_of(done.json(), "lab-x86")
+    assert list(checks) == CHECKS
+    rpath = checks["COMPAT-RPATH-001"]
+    assert rpath["outcome"] == "failed" and rpath["level"] == "optional", rpath
+    assert "/usr/bin/xch-stale" in rpath["reason"] and "/build/xch-stale/lib" in rpath["reason"]
+    found = {(f["path"], f["tag"], f["entry"], f["kind"])
+             for f in records(run_dir, "lab-x86")["COMPAT-RPATH-001"]["evidence"]["findings"]}
+    assert found == {("/usr/bin/xch-stale", "RUNPATH", "/build/xch-stale/lib", "build-path"),
+                     ("/usr/bin/xch-stale", "RUNPATH", "lib", "relative"),
+                     # $ORIGIN expanded on the installed tree: /usr/lib/xch-gone is missing, /usr/lib/xch-rpath is not
+                     ("/usr/lib/xch-rpath/helper", "RPATH", "$ORIGIN/../xch-gone", "stale")}
+    mandatory = {c: r["outcome"] for c, r in checks.items() if r["level"] == "mandatory"}
+    assert "failed" not in mandatory.values() and "error" not in mandatory.values(), mandatory
+    for passed in ("COMPAT-ARCH-001", "COMPAT-GLIBC-001", "COMPAT-INSTALL-001", "COMPAT-LIBS-001", "COMPAT-SMOKE-001",
+                   "COMPAT-UNINSTALL-001", "COMPAT-RESIDUE-001"):
+        assert mandatory[passed] == "passed", (passed, checks[passed])
+    assert entry["verdict"] == "conditional"
+    with tarfile.open(run_dir / entry["bundle"]) as tar:
+        top = tar.getmembers()[0].name.split("/")[0]
+        summary = json.loads(tar.extractfile(f"{top}/summary.json").read())
+    assert summary["verdict"] == "conditional" and summary["checks"]["COMPAT-RPATH-001"] == "failed"
 
 
 # -- bad input --------------------------------------------------------------------------------------
