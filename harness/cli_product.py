@@ -3,8 +3,11 @@
     xch product validate products/redis-server [--json]     every manifest problem at once (exit 2)
     xch product inspect products/redis-server [--arch A] [--json]
                                                              ELF machine/class/glibc/NEEDED/RPATH, jars, wheels
-    xch certify products/redis-server --targets lab-arm64,lab-x86 [--run-dir DIR] [--inventory F] [-n N] [--json]
-                                                             the compat suite, a verdict per target, evidence bundles
+    xch certify products/redis-server --targets lab-arm64,lab-x86 [--baseline SEL] [--suites perf,migration|none]
+                [--perf-criteria F] [--run-dir DIR] [--inventory F] [-n N] [--json]
+                                                             the compat suite, then the perf and migration suites the
+                                                             product asks for ([certify] suites), a verdict per
+                                                             target, evidence bundles (see harness/certify.py)
 
 On the built-in lab, certify serially (no -n): the lab targets share the host's network
 namespace, so two targets cannot run the same service port at once.
@@ -18,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs
-from harness.cliutil import emit, inventory_options, json_option, table
+from harness.cliutil import emit, inventory_options, json_option, project_dir, table
 from harness.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, XchError
+from harness.evidence import write_bundle
 
 COMPAT_SUITE = "compat"
 
@@ -40,7 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     inventory_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: results/<run-id>)")
     p.add_argument("-n", dest="workers", type=int, default=None, metavar="N",
-                   help="parallel workers, one target each (not on the built-in lab: shared network)")
+                   help="parallel workers for the compat suite, one target each (not on the built-in lab: shared network)")
+    p.add_argument("--suites", metavar="LIST", default=None,
+                   help="suites after compat: perf,migration or none (default: the product's [certify] suites)")
+    p.add_argument("--baseline", metavar="SEL", default=None,
+                   help="the x86 baseline (perf comparison, parity source); default: the one role=baseline target")
+    p.add_argument("--perf-criteria", metavar="FILE", default=None,
+                   help="perf criteria TOML (default: whitelist/perf-criteria.toml, with the product's own laid over)")
     json_option(p)
     p.set_defaults(func=cmd_certify)
 
@@ -131,11 +141,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_certify(args: argparse.Namespace) -> int:
     from harness import artifacts
-    from harness.evidence import write_bundle
+    from harness.certify import Certification, plan, say, sub_run_log_dirs
+    from harness.inventory import load_inventory
     from harness.product import load_product, manifest_path
     from harness.runner import RunRequest, run_suite
 
     product = load_product(args.product)
+    inventory_files = [str(Path(f).resolve()) for f in args.inventory or []]
+    inventory = load_inventory([Path(f) for f in inventory_files] or None, project_dir())
+    selected = inventory.select(args.targets or "*")
+    requested = None if args.suites is None else [s.strip() for s in args.suites.split(",")
+                                                   if s.strip() and s.strip() != "none"]
+    suite_plan = plan(product, inventory, requested, args.baseline, args.perf_criteria)
     try:  # fetch before the run, so a missing package is reported once, up front
         artifacts.fetch_product(product)
     except XchError as exc:
@@ -143,26 +160,37 @@ def cmd_certify(args: argparse.Namespace) -> int:
         if isinstance(exc, InputError):
             return exc.exit_code
     request = RunRequest(suite=COMPAT_SUITE, targets=args.targets or "*",
-                         product=str(manifest_path(args.product).resolve()),
-                         inventory=[str(Path(f).resolve()) for f in args.inventory or []],
+                         product=str(manifest_path(args.product).resolve()), inventory=inventory_files,
                          workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
     outcome = run_suite(request, quiet=args.json)
     if not outcome.records and outcome.exit_code:
         return outcome.exit_code
     run_dir = outcome.run_dir
+    for note in suite_plan.notes:
+        say(note)
+    certification = Certification(product, inventory, run_dir, selected, suite_plan, inventory_files, quiet=args.json)
+    if suite_plan.suites:
+        certification.run()
+    loaded = runs.read_results(run_dir).records
+    latest = runs.latest_records(loaded)
     per_target: dict[str, list[dict[str, Any]]] = {}
-    for record in outcome.records:
+    for record in latest:
         per_target.setdefault(record["target"], []).append(record)
-    # Checks in the order they ran (the order of results.jsonl), which is the lifecycle's order.
-    position = {runs.record_key(r): i for i, r in enumerate(runs.read_results(run_dir).records)}
+    # Checks in the order they ran (the order of results.jsonl): compat's lifecycle order, then the other suites.
+    position = {runs.record_key(r): i for i, r in enumerate(loaded)}
     bundles = []
     for target, records in sorted(per_target.items()):
         records.sort(key=lambda r: position.get(runs.record_key(r), 0))
         bundles.append(write_bundle(run_dir, product.id, target, records, product_toml=product.path,
-                                    extra={"certify_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1)}))
+                                    extra={"certify_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
+                                           "suites": ["compat", *suite_plan.suites]},
+                                    extra_logs=sub_run_log_dirs(run_dir, target)))
     data = _certify_data(product, run_dir, per_target, bundles)
+    data.update(suites=["compat", *suite_plan.suites], notes=suite_plan.notes,
+                baseline=suite_plan.baseline.name if suite_plan.baseline else None,
+                sub_runs=certification.sub_runs)
     emit(args, data, lambda: _certify_text(data))
-    return runs.exit_code_for(outcome.records)
+    return runs.exit_code_for(latest)
 
 
 def _certify_data(product: Any, run_dir: Path, per_target: dict[str, list[dict[str, Any]]],
@@ -174,9 +202,26 @@ def _certify_data(product: Any, run_dir: Path, per_target: dict[str, list[dict[s
         targets.append({"target": name, "verdict": b["verdict"], **runs.counts(records),
                         "duration_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
                         "bundle": b["file"], "bundle_sha256": b["sha256"], "bundle_sm3": b["sm3"],
-                        "checks": [{k: r.get(k) for k in ("check_id", "level", "outcome", "reason", "duration_s")}
-                                   for r in records]})
+                        "checks": [{**{k: r.get(k) for k in ("check_id", "level", "outcome", "reason", "duration_s")},
+                                    "suite": r.get("suite", "compat")} for r in records],
+                        "metrics": [_metric_row(r, m) for r in records for m in r.get("metrics") or []
+                                    if not m.get("name", "").startswith("resource.")]})
     return {"product": product.identity(), "run_id": run_dir.name, "run_dir": str(run_dir), "targets": targets}
+
+
+def _metric_row(record: dict[str, Any], metric: dict[str, Any]) -> dict[str, Any]:
+    """One measured metric, flattened for the certify table and JSON (the record keeps every sample)."""
+    base = metric.get("baseline") or {}
+    value = metric.get("value", metric.get("median"))
+    return {"check": record["check_id"], "metric": metric["name"], "unit": metric.get("unit", ""),
+            "value": value, "vs_baseline": base.get("ratio"),
+            "ci": [base.get("ci_low"), base.get("ci_high")] if base else None,
+            "baseline_target": base.get("target"), "status": base.get("status"), "verdict": metric.get("verdict"),
+            "emulation": metric.get("emulation")}
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
 def _certify_text(data: dict[str, Any]) -> str:
@@ -197,4 +242,16 @@ def _certify_text(data: dict[str, Any]) -> str:
                 for t in data["targets"] for c in t["checks"] if c["outcome"] in ("failed", "error")]
     if problems:
         text += "\n\n" + table(problems, ["target", "check", "outcome", "reason"])
+    measured = [{"target": t["target"], "metric": m["metric"], "value": f"{_fmt(m['value'])} {m['unit']}",
+                 "vs baseline": (f"{_fmt(m['vs_baseline'], 3)} [{_fmt(m['ci'][0], 3)}, {_fmt(m['ci'][1], 3)}] "
+                                 f"{m['status'] or ''}" if m["vs_baseline"] is not None else "-"),
+                 "verdict": m["verdict"] or "-"} for t in data["targets"] for m in t["metrics"]]
+    if measured:
+        text += "\n\n性能 performance" + (f" (baseline {data['baseline']})" if data.get("baseline") else "") + "\n"
+        text += table(measured, ["target", "metric", "value", "vs baseline", "verdict"])
+        if any(m["emulation"] for t in data["targets"] for m in t["metrics"]):
+            text += ("\n注意 note: timings from emulated targets (qemu-user) measure emulation, not the "
+                     "silicon / 仿真目标的计时反映的是仿真而非真实硬件")
+    for note in data.get("notes") or []:
+        text += f"\nnote: {note}"
     return text + "\n\n判定 verdict: " + ", ".join(f"{t['target']}={t['verdict']}" for t in data["targets"])

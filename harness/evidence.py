@@ -52,7 +52,7 @@ def bundle_name(product_id: str, target: str) -> str:
 
 
 def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_toml: Path | None,
-             extra: dict[str, Any] | None) -> dict[str, bytes]:
+             extra: dict[str, Any] | None, extra_logs: list[tuple[str, Path]] = ()) -> dict[str, bytes]:
     """The bundle's files as name -> bytes (small: logs and JSON)."""
     files: dict[str, bytes] = {}
     facts_path = run_dir / "facts" / f"{target}.json"
@@ -67,10 +67,10 @@ def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_
         files["artifacts.json"] = json.dumps(mine, indent=2, ensure_ascii=False).encode()
     if product_toml and product_toml.is_file():
         files["submission/product.toml"] = product_toml.read_bytes()
-    log_dir = run_dir / "logs" / target
-    if log_dir.is_dir():
-        for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
-            files[f"logs/{path.relative_to(log_dir)}"] = path.read_bytes()
+    for prefix, log_dir in [("", run_dir / "logs" / target), *extra_logs]:  # extra: the certify sub-runs' logs
+        if log_dir.is_dir():
+            for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
+                files[f"logs/{prefix + '/' if prefix else ''}{path.relative_to(log_dir)}"] = path.read_bytes()
     run_json = runs.load_run(run_dir) if (run_dir / runs.RUN_JSON).exists() else {}
     summary = {
         "run_id": run_json.get("run_id", run_dir.name), "target": target, "product": product.get("id", ""),
@@ -88,10 +88,11 @@ def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_
 
 
 def write_bundle(run_dir: Path, product_id: str, target: str, records: list[dict[str, Any]],
-                 product_toml: Path | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 product_toml: Path | None = None, extra: dict[str, Any] | None = None,
+                 extra_logs: list[tuple[str, Path]] = ()) -> dict[str, Any]:
     """Write `<run_dir>/evidence/<product>__<target>.tar.gz` atomically; return its index entry."""
     run_dir = Path(run_dir)
-    files = _collect(run_dir, target, records, product_toml, extra)
+    files = _collect(run_dir, target, records, product_toml, extra, extra_logs)
     out_dir = run_dir / BUNDLE_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / bundle_name(product_id, target)

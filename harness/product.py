@@ -59,6 +59,8 @@ ARCH_ALIASES = {
 }
 # Passed through untouched for the suites that own them (perf, migration, security).
 PASSTHROUGH = ("workloads", "perf", "migration", "security")
+# Suites `xch certify` runs after compat when the manifest asks for them ([certify] suites = [...]).
+CERTIFY_SUITES = ("perf", "migration")
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,127}$")
@@ -158,6 +160,8 @@ class Product:
     workloads: list[dict[str, Any]]
     path: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    certify_suites: list[str] = field(default_factory=list)  # [certify] suites: run after compat
+    parity_file: Path | None = None  # [migration] parity: behaviour-parity checks of this product
 
     def identity(self) -> dict[str, Any]:
         """The identity fields of the shared contract (what product.json and the whitelist carry)."""
@@ -280,7 +284,7 @@ def _list_of_tables(data: dict, key: str, where: str, problems: _Problems) -> li
 # -- the sections --------------------------------------------------------------------------------
 
 def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
-    _unknown(data, ("product", "artifacts", "lifecycle", "smoke") + PASSTHROUGH, "manifest", problems)
+    _unknown(data, ("product", "artifacts", "lifecycle", "smoke", "certify") + PASSTHROUGH, "manifest", problems)
     ident = _table(data, "product", "[product]", problems)
     if "product" not in data:
         problems.add("[product]", "missing; expected a [product] table with vendor, name, version, category, contact, platforms")
@@ -310,10 +314,56 @@ def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
     for arch in sorted(declared):
         if artifacts and arch not in provided and "all" not in provided:
             problems.add("[[artifacts]]", f"platform arch {arch} is declared but no artifact has arch = \"{arch}\"")
+    _suite_sections(data, source, problems)
     return Product(id=pid, vendor=vendor, name=name, version=version, category=category, contact=contact,
                    platforms=platforms, artifacts=artifacts, lifecycle=lifecycle, smoke=smoke,
                    workloads=[w for w in workloads if isinstance(w, dict)], path=source,
-                   extra={k: data[k] for k in PASSTHROUGH if k in data and k != "workloads"})
+                   extra={k: data[k] for k in PASSTHROUGH if k in data and k != "workloads"},
+                   certify_suites=_certify_suites(data, problems), parity_file=_parity_file(data, source, problems))
+
+
+def _certify_suites(data: dict, problems: _Problems) -> list[str]:
+    """`[certify] suites = ["perf", "migration"]`: what certify runs after the compat suite."""
+    table = _table(data, "certify", "[certify]", problems)
+    _unknown(table, ("suites",), "[certify]", problems)
+    suites = table.get("suites", [])
+    if not isinstance(suites, list) or not all(isinstance(s, str) for s in suites):
+        problems.add("[certify].suites", f"expected a list of suite names ({', '.join(CERTIFY_SUITES)}), got {suites!r}")
+        return []
+    for name in suites:
+        if name not in CERTIFY_SUITES:
+            problems.add("[certify].suites", f"unknown suite {name!r} (expected {', '.join(CERTIFY_SUITES)}; "
+                         "compat always runs)")
+    return [s for s in dict.fromkeys(suites) if s in CERTIFY_SUITES]
+
+
+def _parity_file(data: dict, source: Path, problems: _Problems) -> Path | None:
+    """`[migration] parity = "parity.toml"`: the product's behaviour-parity file, next to product.toml."""
+    table = _table(data, "migration", "[migration]", problems)
+    _unknown(table, ("parity",), "[migration]", problems)
+    if "parity" not in table:
+        return None
+    name = _text(table, "parity", "[migration]", problems, form="a parity file path relative to the product folder")
+    if not name:
+        return None
+    path = (source.parent / name).resolve()
+    if not path.is_file():
+        problems.add("[migration].parity", f"no such file: {path}")
+        return None
+    return path
+
+
+def _suite_sections(data: dict, source: Path, problems: _Problems) -> None:
+    """[[workloads]] and [perf.service] belong to the perf suite; validate them here too, so
+    `xch product validate` reports their problems with the rest."""
+    from harness.perf.workloads import parse_workloads, parse_service_config
+
+    for check in (lambda: parse_workloads(data, source), lambda: parse_service_config(data, source)):
+        try:
+            check()
+        except InputError as exc:
+            lines = exc.message.splitlines()
+            problems.items += [line.strip().removeprefix(f"{source}: ") for line in lines[1:] or lines]
 
 
 def _platforms(ident: dict, problems: _Problems) -> list[Platform]:

@@ -22,7 +22,8 @@ from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
 from harness.inventory import load_inventory, parse_shard, shard
 
 
-RESUMABLE = ("suite", "targets", "product", "inventory", "workers", "shard", "baseline", "baseline_run", "perf_criteria")
+RESUMABLE = ("suite", "targets", "product", "inventory", "workers", "shard", "baseline", "baseline_run", "perf_criteria",
+             "env")
 PERF_OPTIONS = {"baseline": "--baseline", "baseline_run": "--baseline-run", "perf_criteria": "--perf-criteria"}
 
 
@@ -39,6 +40,7 @@ class RunRequest:
     baseline: str | None = None  # perf: baseline target selector (harness.perf.plugin)
     baseline_run: str | None = None  # perf: run folder whose samples are the baseline
     perf_criteria: str | None = None  # perf: criteria file
+    env: dict[str, str] = field(default_factory=dict)  # suite settings passed as environment (XCH_PARITY_*)
     run_dir: Path | None = None
     resume: bool = False
     pytest_args: list[str] = field(default_factory=list)
@@ -47,7 +49,8 @@ class RunRequest:
         """What run.json records as the run's arguments (and --resume reads back)."""
         return {"suite": self.suite, "targets": self.targets, "product": self.product,
                 "inventory": self.inventory, "workers": self.workers, "shard": self.shard,
-                "baseline": self.baseline, "baseline_run": self.baseline_run, "perf_criteria": self.perf_criteria}
+                "baseline": self.baseline, "baseline_run": self.baseline_run, "perf_criteria": self.perf_criteria,
+                "env": self.env}
 
     @classmethod
     def from_resume(cls, run_dir: Path, **overrides: Any) -> "RunRequest":
@@ -112,7 +115,7 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
     if request.resume:
         cmd.append("--xch-resume")
     cmd += request.pytest_args
-    env = dict(os.environ, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(request.settings()))
+    env = dict(os.environ, **request.env, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(request.settings()))
     print(f"xch run {run_dir.name}: suite {suite.name} on {len(selected)} target(s): "
           f"{', '.join(t.name for t in selected)}" + (" (resume)" if request.resume else ""), file=sys.stderr)
     returncode = _run_child(cmd, env, quiet)

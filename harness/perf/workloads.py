@@ -292,7 +292,15 @@ def load_service_config(path: str | Path) -> ServiceConfig | None:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{source}: cannot read: {exc}") from None
-    table = (data.get("perf") or {}).get("service") if isinstance(data.get("perf"), dict) else None
+    return parse_service_config(data, source)
+
+
+def parse_service_config(data: dict[str, Any], source: Path | str) -> ServiceConfig | None:
+    """Validate `data["perf"]["service"]`; every problem is reported at once, naming file and field."""
+    perf = data.get("perf")
+    if perf is not None and not isinstance(perf, dict):
+        raise InputError(f"{source}: [perf] must be a table")
+    table = (perf or {}).get("service")
     if table is None:
         return None
     problems = []

@@ -3,6 +3,11 @@
 Workloads are compared with the baseline like the micro-benchmarks; service levels are absolute
 limits from the programme plan (probe p99 <= 5 s under load, availability >= 99.99 %, recovery
 after kill -9 <= 15 min), set in whitelist/perf-criteria.toml.
+
+These checks measure the product as it runs on the target: they do not install it. `xch certify`
+deploys the product (install, start, health) on one target at a time around this file's run
+(harness/certify.py); run on its own, the product must already be up, or the workload's own
+`setup`/`teardown` and [perf.service] `setup`/`teardown` commands bring it up.
 """
 
 from __future__ import annotations

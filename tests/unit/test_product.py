@@ -48,7 +48,13 @@ expect_output = "1.2.3"
 
 [[workloads]]
 name = "throughput"
-anything = "owned by the perf suite"
+command = "widget-bench --json"
+
+[[workloads.metrics]]
+name = "ops"
+json_path = "result.ops"
+unit = "op/s"
+direction = "higher"
 """
 
 
@@ -84,7 +90,8 @@ def test_good_manifest_loads(tmp_path):
     assert product.lifecycle.process == "widget"  # defaults to the service name
     assert product.lifecycle.health.expect_status == 204
     assert product.smoke[0].expect_output == "1.2.3"
-    assert product.workloads == [{"name": "throughput", "anything": "owned by the perf suite"}]
+    assert product.workloads[0]["name"] == "throughput" and product.workloads[0]["metrics"][0]["name"] == "ops"
+    assert product.certify_suites == [] and product.parity_file is None
 
 
 def test_platform_matching():
@@ -202,3 +209,31 @@ def test_shipped_submissions_validate(folder):
     assert product.id == folder
     assert {p.arch for p in product.platforms} == {"aarch64", "x86_64"}
     assert product.lifecycle.has_service and product.lifecycle.ports and product.smoke
+
+
+def test_certify_suites_and_parity_file(tmp_path):
+    folder = write(tmp_path, GOOD + '\n[certify]\nsuites = ["perf", "migration", "perf"]\n\n'
+                   '[migration]\nparity = "parity.toml"\n')
+    (folder / "parity.toml").write_text('[[check]]\nid = "P-1"\nrun = "true"\n')
+    product = load_product(folder)
+    assert product.certify_suites == ["perf", "migration"]
+    assert product.parity_file == (folder / "parity.toml").resolve()
+
+
+def test_suite_sections_are_validated_with_the_rest(tmp_path):
+    """Bad [certify], [migration], [[workloads]] and [perf.service] are reported in one go, with the field."""
+    bad = GOOD.replace('command = "widget-bench --json"', 'command = ""') + (
+        '\n[certify]\nsuites = ["perf", "security-audit"]\n\n[migration]\nparity = "missing.toml"\n'
+        '\n[perf.service]\nprobe = ""\nkill = 9\n')
+    found = problems_of(write(tmp_path, bad))
+    assert any("workloads[0] (throughput): field 'command'" in p for p in found), found
+    assert any("[certify].suites: unknown suite 'security-audit'" in p for p in found), found
+    assert any("[migration].parity: no such file" in p and "missing.toml" in p for p in found), found
+    assert any("[perf.service] field 'kill' must be a string" in p for p in found), found
+    assert any("[perf.service] field 'probe'" in p for p in found), found
+
+
+def test_redis_example_asks_for_perf_and_migration():
+    product = load_product(PROJECT / "products" / "redis-server")
+    assert product.certify_suites == ["perf", "migration"]
+    assert product.parity_file is not None and product.parity_file.name == "parity.toml"

@@ -1,0 +1,244 @@
+"""`xch certify`: the compat suite, then the perf and migration suites the product asks for.
+
+One certification is one run folder (the compat run). The suites that need the product running
+run after it, one target at a time, each in a run folder of its own under `<run>/suites/`:
+
+- perf (`[certify] suites = ["perf"]`, the product's [[workloads]] and [perf.service]): the product
+  is installed, started and healthy on the target (harness.deploy) while suites/perf/test_product.py
+  measures it, then removed. The baseline target goes first and is measured alone; every other
+  target is then compared with those stored samples (`--baseline-run`). Measuring the baseline
+  live and interleaved would need the product running on both at once, which targets sharing a
+  network namespace (the built-in lab) cannot do, and a product's ports would collide.
+- migration (`["migration"]` and `[migration] parity = "parity.toml"`): the product is installed (not
+  started) on the baseline, the parity source, and on each other target in turn, and the parity
+  checks compare the two.
+
+The records of the selected targets are then appended to the certification's own results.jsonl
+(with `suite` and `sub_run` fields), so its verdicts, evidence bundles and the whitelist see every
+suite in one run. A product that cannot be deployed on a target gets a CERTIFY-DEPLOY-<suite>
+record (error, mandatory): the suite did not run there, and the verdict must not read as if it had.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import runs
+from harness.cliutil import project_dir
+from harness.deploy import deployed
+from harness.errors import InputError, XchError
+from harness.inventory import Inventory, Target
+from harness.product import Product
+from harness.runner import RunRequest, run_suite
+
+PERF_PRODUCT_CHECKS = Path("suites") / "perf" / "test_product.py"
+MIGRATION_SUITE = "migration"
+SUB_RUNS = "suites"
+
+
+@dataclass
+class SuitePlan:
+    """What certify runs after compat, decided (and validated) before anything starts."""
+
+    suites: list[str]
+    baseline: Target | None
+    perf_criteria: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(product: Product, inventory: Inventory, requested: list[str] | None, baseline: str | None,
+         perf_criteria: str | None) -> SuitePlan:
+    """The suites to run (`requested` overrides the manifest's [certify] suites) and the baseline.
+
+    Without --baseline, a `role=baseline` target is used when the inventory has exactly one.
+    """
+    suites = product.certify_suites if requested is None else requested
+    for name in suites:
+        if name not in ("perf", "migration"):
+            raise InputError(f"--suites: unknown suite {name!r} (expected perf, migration or none; compat always runs)")
+    chosen: Target | None = None
+    if baseline:
+        found = inventory.select(baseline)
+        if len(found) != 1:
+            raise InputError(f"--baseline {baseline}: must select exactly one target, selects "
+                             f"{', '.join(t.name for t in found)}")
+        chosen = found[0]
+    elif suites:
+        try:
+            found = inventory.select("role=baseline")
+        except XchError:
+            found = []
+        chosen = found[0] if len(found) == 1 else None
+    notes = []
+    if "migration" in suites and product.parity_file is None:
+        notes.append("migration: the product declares no [migration] parity file: not run")
+        suites = [s for s in suites if s != "migration"]
+    if "migration" in suites and chosen is None:
+        notes.append("migration: no baseline target (the parity source): not run; give --baseline")
+        suites = [s for s in suites if s != "migration"]
+    if "perf" in suites and chosen is None:
+        notes.append("perf: no baseline target: metrics are measured without a baseline comparison")
+    if perf_criteria and not Path(perf_criteria).is_file():
+        raise InputError(f"--perf-criteria {perf_criteria}: no such file")
+    return SuitePlan(suites=list(suites), baseline=chosen, perf_criteria=perf_criteria, notes=notes)
+
+
+def say(message: str) -> None:
+    print(f"xch certify: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Certification:
+    """Runs the planned suites after compat and folds their records into the compat run folder."""
+
+    product: Product
+    inventory: Inventory
+    run_dir: Path
+    targets: list[Target]  # the selected targets (the compat run's)
+    plan: SuitePlan
+    inventory_files: list[str]
+    quiet: bool = False
+    sub_runs: list[dict[str, Any]] = field(default_factory=list)
+    _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _conns: dict[str, Any] = field(default_factory=dict)
+
+    # -- orchestration -----------------------------------------------------------------------------
+    def run(self) -> None:
+        for suite in self.plan.suites:
+            getattr(self, f"_run_{suite}")()
+        self._record_in_run_json()
+
+    def _run_perf(self) -> None:
+        base = self.plan.baseline
+        order = ([base] if base else []) + [t for t in self.targets if base is None or t.name != base.name]
+        stored: Path | None = None
+        for target in order:
+            is_base = base is not None and target.name == base.name
+            request = RunRequest(suite=str(project_dir() / PERF_PRODUCT_CHECKS), targets=target.name,
+                                 product=str(self.product.path), inventory=self.inventory_files,
+                                 perf_criteria=self.plan.perf_criteria,
+                                 run_dir=self.run_dir / SUB_RUNS / f"perf-{target.name}")
+            if base is not None and not is_base:
+                if stored is None:
+                    self.plan.notes.append(f"perf on {target.name}: no baseline samples (the baseline run on "
+                                           f"{base.name} did not complete): measured without comparison")
+                else:
+                    request.baseline_run, request.baseline = str(stored), base.name
+            done = self._deployed_run("perf", target, request, start=True)
+            if is_base and done:
+                stored = request.run_dir
+
+    def _run_migration(self) -> None:
+        base = self.plan.baseline
+        assert base is not None and self.product.parity_file is not None
+        say(f"migration: installing {self.product.id} on the parity source {base.name}")
+        try:
+            with deployed(self._connect(base), self._facts_of(base), self.product, start=False):
+                for target in (t for t in self.targets if t.name != base.name):
+                    request = RunRequest(suite=MIGRATION_SUITE, targets=target.name, product=str(self.product.path),
+                                         inventory=self.inventory_files,
+                                         env={"XCH_PARITY_FILE": str(self.product.parity_file),
+                                              "XCH_PARITY_SOURCE": base.name},
+                                         run_dir=self.run_dir / SUB_RUNS / f"migration-{target.name}")
+                    self._deployed_run("migration", target, request, start=False)
+        except XchError as exc:
+            for target in (t for t in self.targets if t.name != base.name):
+                self._deploy_failed("migration", target, f"parity source {base.name}: {exc.message}")
+        finally:
+            self._close(base)
+
+    def _deployed_run(self, suite: str, target: Target, request: RunRequest, start: bool) -> bool:
+        """Deploy on `target`, run the suite there, remove; False when it could not run."""
+        verb = "installing and starting" if start else "installing"
+        say(f"{suite} on {target.name}: {verb} {self.product.id}")
+        began = time.monotonic()
+        try:
+            with deployed(self._connect(target), self._facts_of(target), self.product, start=start) as info:
+                say(f"{suite} on {target.name}: deployed in {time.monotonic() - began:.0f}s; running the suite")
+                outcome = run_suite(request, quiet=self.quiet)
+        except XchError as exc:
+            self._deploy_failed(suite, target, exc.message)
+            return False
+        finally:
+            self._close(target)
+        self.sub_runs.append({"suite": suite, "target": target.name,
+                              "run_dir": str(outcome.run_dir.relative_to(self.run_dir)),
+                              "exit_code": outcome.exit_code, "deploy": {k: info.get(k) for k in
+                                                                         ("packages", "started", "install_s",
+                                                                          "start_s", "notes", "teardown")}})
+        self._merge(suite, outcome.run_dir, outcome.records)
+        return bool(outcome.records)
+
+    # -- records -----------------------------------------------------------------------------------
+    def _merge(self, suite: str, sub_dir: Path, records: list[dict[str, Any]]) -> None:
+        """Append the sub-run's records of selected targets to the certification's results.jsonl."""
+        selected = {t.name for t in self.targets}
+        relative = str(sub_dir.relative_to(self.run_dir))
+        for record in records:
+            if record.get("target") in selected:
+                runs.append_record(self.run_dir, {**record, "suite": suite, "sub_run": relative})
+
+    def _deploy_failed(self, suite: str, target: Target, reason: str) -> None:
+        say(f"{suite} on {target.name}: not run: {reason}")
+        self.sub_runs.append({"suite": suite, "target": target.name, "run_dir": None, "error": reason})
+        if target.name not in {t.name for t in self.targets}:
+            self.plan.notes.append(f"{suite}: baseline {target.name} could not be deployed: {reason}")
+            return
+        runs.append_record(self.run_dir, {
+            "run_id": self.run_dir.name, "target": target.name, "check_id": f"CERTIFY-DEPLOY-{suite.upper()}",
+            "level": "mandatory", "outcome": "error", "suite": suite, "duration_s": 0.0, "started_at": runs.utc_now(),
+            "test_id": f"certify::deploy[{suite}-{target.name}]",
+            "reason": f"the {suite} suite could not run: {reason}", "evidence": {}, "metrics": []})
+
+    def _record_in_run_json(self) -> None:
+        run = runs.load_run(self.run_dir)
+        latest = runs.latest_records(runs.read_results(self.run_dir).records)
+        run["certify"] = {"product": self.product.id, "suites": ["compat", *self.plan.suites],
+                          "baseline": self.plan.baseline.name if self.plan.baseline else None,
+                          "sub_runs": self.sub_runs, "notes": self.plan.notes}
+        run["summary"] = runs.counts(latest)
+        runs.atomic_write_json(self.run_dir / runs.RUN_JSON, run)
+        runs.write_junit(self.run_dir, latest)
+
+    # -- connections and facts ---------------------------------------------------------------------
+    def _connect(self, target: Target) -> Any:
+        from harness.transport import open_connection
+
+        if target.name not in self._conns:
+            log_dir = self.run_dir / "logs" / target.name / "deploy"
+            self._conns[target.name] = open_connection(target, self.inventory, log_dir)
+        return self._conns[target.name]
+
+    def _close(self, target: Target) -> None:
+        conn = self._conns.pop(target.name, None)
+        if conn is not None:
+            conn.close()
+
+    def _facts_of(self, target: Target) -> dict[str, Any]:
+        """The compat run's facts of the target, or (for a baseline outside the selection) fresh ones."""
+        if target.name not in self._facts:
+            path = self.run_dir / "facts" / f"{target.name}.json"
+            if path.is_file():
+                self._facts[target.name] = json.loads(path.read_text(encoding="utf-8"))
+            else:
+                from harness.facts.gather import gather_facts
+
+                conn = self._connect(target)
+                self._facts[target.name] = gather_facts(lambda cmd, timeout: conn.run(cmd, timeout=timeout))
+        return self._facts[target.name]
+
+
+def sub_run_log_dirs(run_dir: Path, target: str) -> list[tuple[str, Path]]:
+    """(bundle prefix, folder) of every sub-run's command logs for `target`, for its evidence bundle."""
+    found = []
+    for sub in sorted((run_dir / SUB_RUNS).glob("*")) if (run_dir / SUB_RUNS).is_dir() else []:
+        folder = sub / "logs" / target
+        if folder.is_dir():
+            found.append((sub.name, folder))
+    return found
+

@@ -1,0 +1,185 @@
+"""`xch certify` runs the perf and migration suites a product asks for, on the real lab.
+
+products/redis-server declares `[certify] suites = ["perf", "migration"]`, a redis-benchmark
+workload, service levels and a parity file. One certification on lab-arm64 + lab-x86 (baseline)
+is made once for the module (about 3 minutes, most of it qemu emulation) and every test reads it:
+- perf: the real redis-server is deployed on each target in turn, its workload measured, the
+  emulated arm64 compared with the stored x86 samples; service levels judged on both;
+- migration: real redis behaviour compared between the x86 source and arm64, which finds the real
+  INCRBYFLOAT long-double difference;
+- all records land in the one certification run, its bundles, and a whitelist import of it;
+- nothing of the product is left on either target afterwards.
+A product whose service never becomes healthy cannot be deployed for perf: that is an error
+record (CERTIFY-DEPLOY-PERF), never a silent pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.evidence import verify_bundle
+from harness.inventory import load_inventory
+from harness.transport import open_connection
+
+pytestmark = pytest.mark.lab
+
+PROJECT = Path(__file__).resolve().parents[2]
+REDIS = PROJECT / "products" / "redis-server"
+
+
+def xch(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def redis_certified(lab_inventory, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("certify") / "redis"
+    done = xch("certify", str(REDIS), "--targets", "lab-arm64,lab-x86", "--inventory", str(lab_inventory),
+               "--run-dir", str(run_dir), "--json")
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    return run_dir, json.loads(done.stdout), done
+
+
+def records_of(run_dir: Path, target: str) -> dict[str, dict]:
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    return {r["check_id"]: r for r in map(json.loads, lines) if r["target"] == target}
+
+
+def metric(record: dict, name: str) -> dict:
+    return next(m for m in record["metrics"] if m["name"] == name)
+
+
+def test_certify_runs_compat_then_the_suites_the_product_asks_for(redis_certified):
+    run_dir, data, done = redis_certified
+    assert data["suites"] == ["compat", "perf", "migration"] and data["baseline"] == "lab-x86"
+    for target in ("lab-arm64", "lab-x86"):
+        recs = records_of(run_dir, target)
+        compat = {k: r for k, r in recs.items() if k.startswith("COMPAT-") and r["level"] == "mandatory"}
+        assert len(compat) == 17 and all(r["outcome"] == "passed" for r in compat.values()), \
+            {k: r["reason"] for k, r in compat.items() if r["outcome"] != "passed"}
+        assert {"PERF-WL-001", "PERF-SVC-001", "PERF-SVC-002"} <= set(recs)
+        assert all(recs[c]["suite"] == "perf" and recs[c]["sub_run"] == f"suites/perf-{target}"
+                   for c in ("PERF-WL-001", "PERF-SVC-001", "PERF-SVC-002"))
+    # the sub-runs are complete run folders of their own, listed in the certification's run.json
+    certify = json.loads((run_dir / "run.json").read_text())["certify"]
+    assert [(s["suite"], s["target"]) for s in certify["sub_runs"]] == [
+        ("perf", "lab-x86"), ("perf", "lab-arm64"), ("migration", "lab-arm64")]
+    for sub in certify["sub_runs"]:
+        assert json.loads((run_dir / sub["run_dir"] / "run.json").read_text())["status"] == "finished"
+        assert sub["deploy"]["teardown"] == ["stopped and uninstalled"]
+    assert "perf on lab-arm64: installing and starting redis-server" in done.stderr
+
+
+def test_product_workload_on_both_targets_against_the_stored_x86_baseline(redis_certified):
+    run_dir, data, _ = redis_certified
+    x86 = records_of(run_dir, "lab-x86")["PERF-WL-001"]
+    arm = records_of(run_dir, "lab-arm64")["PERF-WL-001"]
+    for rec in (x86, arm):
+        for name in ("workload.set-get.set_rps", "workload.set-get.get_rps"):
+            m = metric(rec, name)
+            assert m["unit"] == "req/s" and m["direction"] == "higher" and len(m["samples"]) >= 5
+            assert all(s > 0 for s in m["samples"])
+    x86_set = metric(x86, "workload.set-get.set_rps")
+    assert x86_set["baseline"] is None and x86_set["verdict"] == "measured"  # the baseline is measured alone
+    arm_set = metric(arm, "workload.set-get.set_rps")
+    base = arm_set["baseline"]
+    assert base["target"] == "lab-x86@perf-lab-x86" and base["source"].startswith("stored run")
+    assert base["samples"] == x86_set["samples"]  # compared with exactly the samples x86 recorded
+    assert base["ratio"] < 1.0 and arm_set["emulation"] == "qemu-user"
+    shown = {m["metric"]: m for t in data["targets"] if t["target"] == "lab-arm64" for m in t["metrics"]}
+    assert shown["workload.set-get.set_rps"]["vs_baseline"] == base["ratio"]
+
+
+def test_service_levels_pass_on_both_targets(redis_certified):
+    run_dir, _, _ = redis_certified
+    for target in ("lab-arm64", "lab-x86"):
+        recs = records_of(run_dir, target)
+        svc, recovery = recs["PERF-SVC-001"], recs["PERF-SVC-002"]
+        assert svc["outcome"] == "passed" and svc["level"] == "mandatory", svc["reason"]
+        assert 0 < metric(svc, "service.probe.p99_s")["value"] < 5.0
+        avail = metric(svc, "service.availability")
+        assert avail["value"] == 1.0 and avail["probes"] >= 17  # the product's lab-tier criteria
+        assert recovery["outcome"] == "passed", recovery["reason"]
+        rec = metric(recovery, "service.recovery_s")
+        assert rec["recovered"] is True and rec["kill_rc"] == 0 and 0 < rec["value"] < 900
+
+
+def test_migration_parity_finds_the_long_double_difference(redis_certified):
+    run_dir, _, _ = redis_certified
+    arm = records_of(run_dir, "lab-arm64")
+    assert arm["PARITY-REDIS-VERSION"]["outcome"] == "passed", arm["PARITY-REDIS-VERSION"]["reason"]
+    assert arm["PARITY-REDIS-DATA"]["outcome"] == "passed", arm["PARITY-REDIS-DATA"]["reason"]
+    flt = arm["PARITY-REDIS-FLOAT"]
+    assert flt["outcome"] == "failed" and flt["level"] == "optional" and flt["suite"] == "migration"
+    # x87 80-bit long double on x86-64 vs IEEE quad on aarch64
+    assert "5010.60000000000000009" in flt["reason"] and "'5010.6'" in flt["reason"]
+    assert not any(k.startswith("PARITY-") for k in records_of(run_dir, "lab-x86"))  # the source is not a destination
+
+
+def test_bundles_and_whitelist_see_every_suite(redis_certified, tmp_path):
+    run_dir, data, _ = redis_certified
+    verdicts = {t["target"]: t["verdict"] for t in data["targets"]}
+    # optional misses only: emulated throughput below 0.8 x x86, the long-double parity difference
+    assert verdicts == {"lab-arm64": "conditional", "lab-x86": "compatible"}, verdicts
+    bundle = run_dir / "evidence" / "redis-server__lab-arm64.tar.gz"
+    assert verify_bundle(bundle) == []
+    with tarfile.open(bundle) as tar:
+        names = {m.name.split("/", 1)[1] for m in tar.getmembers()}
+        recs = [json.loads(line) for line in tar.extractfile("redis-server__lab-arm64/records.jsonl").read().splitlines()]
+    assert {"logs/perf-lab-arm64/commands.log", "logs/migration-lab-arm64/commands.log",
+            "logs/deploy/commands.log"} <= names
+    assert {r["check_id"] for r in recs} >= {"COMPAT-RESIDUE-001", "PERF-WL-001", "PARITY-REDIS-FLOAT"}
+    db = f"sqlite:///{tmp_path / 'wl.db'}"
+    done = xch("whitelist", "compile", str(run_dir), "--db", db, "--json", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [imported] = json.loads(done.stdout)
+    statuses = {e["targets"]: e["status"] for e in imported["entries"]}
+    assert statuses == {"lab-arm64": "conditional", "lab-x86": "compatible"}, imported
+
+
+def test_nothing_of_the_product_is_left_on_the_targets(redis_certified, lab_inventory):
+    inventory = load_inventory([lab_inventory])
+    for name in ("lab-arm64", "lab-x86"):
+        conn = open_connection(inventory.get(name))
+        try:
+            left = conn.run("dpkg-query -W -f '${Package} ${db:Status-Status}\\n' redis-server redis-tools "
+                            "2>/dev/null; ls -d /tmp/xch-parity-redis.* /tmp/xch-compat-* 2>/dev/null; true", timeout=60)
+        finally:
+            conn.close()
+        assert " installed" not in left.stdout and "/tmp/xch-" not in left.stdout, f"{name}: {left.stdout}"
+    # the lab shares the host's PID namespace: a redis-server left running on either target shows here
+    running = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+               if any("redis-server" in part for part in (p.info["cmdline"] or [])[:2])]
+    assert not running, running
+
+
+def test_a_product_that_cannot_be_deployed_is_an_error_not_a_pass(lab_inventory, tmp_path):
+    """Never healthy: compat fails HEALTH, and perf cannot measure it, which is recorded as such."""
+    product = tmp_path / "never-healthy"
+    product.mkdir()
+    text = (REDIS / "product.toml").read_text()
+    text = text.replace('health = { type = "tcp", port = 6379, timeout = 60 }',
+                        'health = { type = "command", command = "false", timeout = 3 }')
+    text = text.replace('suites = ["perf", "migration"]', 'suites = ["perf"]')
+    text = text.replace('[migration]\nparity = "parity.toml"', "")
+    (product / "product.toml").write_text(text)
+    run_dir = tmp_path / "run"
+    done = xch("certify", str(product), "--targets", "lab-x86", "--inventory", str(lab_inventory),
+               "--run-dir", str(run_dir), "--json")
+    assert done.returncode == 1, done.stderr[-2000:]
+    recs = records_of(run_dir, "lab-x86")
+    assert recs["COMPAT-HEALTH-001"]["outcome"] == "failed"
+    deploy = recs["CERTIFY-DEPLOY-PERF"]
+    assert deploy["outcome"] == "error" and deploy["level"] == "mandatory"
+    assert "health probe" in deploy["reason"] and "the perf suite could not run" in deploy["reason"]
+    assert not any(k.startswith("PERF-") for k in recs)
+    data = json.loads(done.stdout)
+    assert data["targets"][0]["verdict"] == "incompatible"
