@@ -120,6 +120,8 @@ class Lifecycle:
     stop: str = ""
     restart: str = ""
     status: str = ""
+    install: str = ""  # the vendor's own install command (default: the package manager, or unpack a tar.gz)
+    uninstall: str = ""  # ... and its uninstall command (required with install)
     install_dir: str = ""
     ports: tuple[int, ...] = ()
     process: str = ""
@@ -459,15 +461,19 @@ def _type_of(name: str) -> str:
 
 def _lifecycle(table: dict, problems: _Problems) -> Lifecycle:
     w = "[lifecycle]"
-    _unknown(table, ("service", "start", "stop", "restart", "status", "install_dir", "ports", "process", "pidfile",
+    _unknown(table, ("service", "start", "stop", "restart", "status", "install", "uninstall", "install_dir", "ports",
+                     "process", "pidfile",
                      "keep_users", "start_timeout", "stop_timeout", "install_timeout", "recovery_limit", "health"),
              w, problems)
     service = _text(table, "service", w, problems, pattern=SERVICE_RE,
                     form="a service/unit name (letters, digits and @._+:-)")
     commands = {k: _text(table, k, w, problems, form="a shell command run on the target")
-                for k in ("start", "stop", "restart", "status")}
+                for k in ("start", "stop", "restart", "status", "install", "uninstall")}
     if commands["start"] and not commands["stop"]:
         problems.add(f"{w}.stop", "an explicit start command needs an explicit stop command")
+    if commands["install"] and not commands["uninstall"]:
+        problems.add(f"{w}.uninstall", "an explicit install command needs an explicit uninstall command "
+                     "(the compat suite checks that uninstalling leaves nothing behind)")
     install_dir = _text(table, "install_dir", w, problems, pattern=re.compile(r"^/[^\n]*$"), form="an absolute path")
     pidfile = _text(table, "pidfile", w, problems, pattern=re.compile(r"^/[^\n]*$"), form="an absolute path")
     process = _text(table, "process", w, problems, pattern=re.compile(r"^[^/\n]{1,64}$"),

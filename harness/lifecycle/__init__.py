@@ -201,6 +201,8 @@ class Driver:
     def install(self):
         files = self.upload()
         timeout = self.product.lifecycle.install_timeout
+        if self.product.lifecycle.install:
+            return self.vendor_command(self.product.lifecycle.install, "install", timeout)
         if self.kind == "deb":
             return self.run(self.apt("install", "-y", "--no-install-recommends", *files), timeout=timeout)
         if self.kind == "rpm":
@@ -210,11 +212,24 @@ class Driver:
         steps = [shell.command("mkdir", "-p", folder)] + [shell.command("tar", "-xzf", f, "-C", folder) for f in files]
         return self.run(" && ".join(steps), timeout=timeout)
 
+    def vendor_command(self, command: str, name: str, timeout: float):
+        """The manifest's own install/uninstall command, run in the work folder with the uploaded
+        artifacts described in the environment (names, not values, are what the vendor writes):
+        XCH_ARTIFACT_DIR (the folder), XCH_ARTIFACTS (their paths, one per line), XCH_INSTALL_DIR
+        (where a tar.gz product belongs; `installed` looks there), XCH_PRODUCT (the product id)."""
+        env = {"XCH_ARTIFACT_DIR": self.workdir, "XCH_ARTIFACTS": "\n".join(self.remote_files),
+               "XCH_INSTALL_DIR": self.install_dir(), "XCH_PRODUCT": self.product.id}
+        inner = f"cd {shell.quote(self.workdir)} && {shell.env_prefix(env)}sh -c {shell.quote(command)}"
+        return self.quiet_run(inner, f"{name}-{int(time.time() * 1000)}", timeout)
+
     def install_dir(self) -> str:
         return self.product.lifecycle.install_dir or f"/opt/{self.product.id}"
 
     def uninstall(self):
         timeout = self.product.lifecycle.install_timeout
+        if self.product.lifecycle.uninstall:
+            self.upload()  # the work folder and artifacts are where the install command found them
+            return self.vendor_command(self.product.lifecycle.uninstall, "uninstall", timeout)
         if self.kind == "deb":
             return self.run(self.apt("purge", "-y", "--autoremove", *self.package_names), timeout=timeout)
         if self.kind == "rpm":
@@ -238,9 +253,9 @@ class Driver:
             out = self.run(shell.command("dpkg-query", "-L", *self.package_names), timeout=120).stdout
         elif self.kind == "rpm":
             out = self.run(shell.command("rpm", "-ql", *self.package_names), timeout=120).stdout
-        else:
-            base = self.install_dir().rstrip("/")
-            out = "\n".join(base + f["path"] for r in reports for f in r["files"])
+        else:  # what is really under the install folder (a vendor's install command decides what goes there)
+            out = self.run(shell.command("find", self.install_dir(), "-xdev", "(", "-type", "f", "-o", "-type", "l",
+                                         ")", "-print") + " 2>/dev/null", timeout=120).stdout
         return sorted({line.strip() for line in out.splitlines() if line.startswith("/") and line.strip() != "/."})
 
     def owned_by_others(self, paths: list[str]) -> set[str]:

@@ -25,6 +25,7 @@ from harness.errors import XchError
 from harness.lifecycle import Driver, Snapshot
 from harness.product import Product, load_product
 
+NOT_APPLICABLE = "not applicable"
 # Step name -> the check that performs it (for skip reasons).
 STEP_CHECKS = {
     "platform": "COMPAT-PLATFORM-001", "artifacts": "COMPAT-ARTIFACT-001", "arch": "COMPAT-ARCH-001",
@@ -56,7 +57,8 @@ class TargetState:
         try:
             yield
         except pytest.skip.Exception as exc:
-            self.steps[name] = f"skipped: {exc.msg}"
+            if self.steps.get(name) != NOT_APPLICABLE:
+                self.steps[name] = f"skipped: {exc.msg}"
             raise
         except BaseException as exc:
             first = (str(exc) or type(exc).__name__).strip().splitlines()
@@ -65,11 +67,17 @@ class TargetState:
         else:
             self.steps[name] = "ok"
 
+    def not_applicable(self, name: str, reason: str) -> None:
+        """Skip the current check because its step does not apply to this product (a tar.gz has no
+        package-manager dependencies): unlike a failed or blocked step, the checks after it still run."""
+        self.steps[name] = NOT_APPLICABLE
+        pytest.skip(reason)
+
     def need(self, *names: str, attempted: bool = False) -> None:
         """Skip the current check when a step it depends on did not succeed (or, with attempted, did not run)."""
         for name in names:
             status = self.steps.get(name)
-            if status == "ok" or (attempted and status is not None):
+            if status in ("ok", NOT_APPLICABLE) or (attempted and status is not None):
                 continue
             check = STEP_CHECKS.get(name, name)
             why = "did not run" if status is None else ("was skipped" if status.startswith("skipped") else f"failed: {status}")

@@ -137,7 +137,7 @@ def test_dependencies_resolve(target, facts, state, evidence):
     with state.step("deps"):
         result = state.driver.simulate()
         if result is None:
-            pytest.skip(f"{state.driver.kind} artifacts have no package-manager dependencies")
+            state.not_applicable("deps", f"{state.driver.kind} artifacts have no package-manager dependencies")
         if result.timed_out:
             raise InfraError(f"dependency resolution timed out on {target.name}")
         planned = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("Inst ")]
@@ -181,7 +181,7 @@ def test_needed_libraries_resolve(target, state, evidence):
                         if e.get("needed") and prefix + e["path"] in installed})
         evidence["checked"] = len(elves)
         if not elves:
-            pytest.skip("the product installs no dynamically linked ELF files")
+            state.not_applicable("libs", "the product installs no dynamically linked ELF files")
         script = "for f in " + " ".join(shell.quote(p) for p in elves) + \
                  "; do printf '==%s\\n' \"$f\"; ldd \"$f\" 2>&1; done"
         result = driver.run(script, timeout=600)
@@ -212,7 +212,7 @@ def test_rpath_entries_safe(target, state, evidence):
                    if (e.get("rpath") or e.get("runpath")) and prefix + e["path"] in installed]
         evidence["checked"] = checked
         if not checked:
-            pytest.skip("no installed ELF file has an RPATH or RUNPATH")
+            state.not_applicable("rpath", "no installed ELF file has an RPATH or RUNPATH")
         mine = {c["path"] for c in checked}
         findings = [f for r in state.reports for f in artifacts.rpath_findings(r, prefix) if f["path"] in mine]
         flagged = {(f["path"], f["tag"], f["entry"]) for f in findings}

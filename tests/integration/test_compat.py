@@ -372,3 +372,101 @@ def test_inspect_lists_elf_facts_per_architecture(tmp_path):
         assert HEX64.match(reports[arch]["sha256"]) and HEX64.match(reports[arch]["sm3"])
     human = xch("product", "inspect", str(PROJECT / "products" / "memcached"), "--arch", "arm64")
     assert human.rc == 0 and "/usr/bin/memcached" in human.stdout and "aarch64" in human.stdout
+
+
+# -- a vendor tarball with its own install and uninstall scripts ---------------------------------------
+
+TGZ_PORT = 38517
+TGZ_SERVER = f"""#!/usr/bin/env python3
+# xch-tgz: a tiny TCP service shipped in a vendor tarball (answers "ok" to every connection).
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", {TGZ_PORT}))
+s.listen()
+while True:
+    c, _ = s.accept()
+    c.sendall(b"ok\\n")
+    c.close()
+"""
+TGZ_INSTALL = """#!/bin/sh
+# the vendor's installer: a system user, a config file, a log folder
+set -e
+useradd --system --no-create-home --shell /usr/sbin/nologin xchtgz
+echo "port = {port}" > /etc/xch-tgz.conf
+mkdir -p /var/log/xch-tgz && chown xchtgz /var/log/xch-tgz
+echo "xch-tgz installed in $XCH_INSTALL_DIR"
+"""
+TGZ_UNINSTALL = """#!/bin/sh
+set -e
+rm -rf /etc/xch-tgz.conf /var/log/xch-tgz
+{userdel}
+echo "xch-tgz removed"
+"""
+
+
+def vendor_tarball(tmp_path: Path, forget_user: bool) -> Path:
+    import io
+    import tarfile
+
+    scripts = {"bin/xch-tgz-server": TGZ_SERVER, "install.sh": TGZ_INSTALL.format(port=TGZ_PORT),
+               "uninstall.sh": TGZ_UNINSTALL.format(userdel="true" if forget_user else "userdel xchtgz")}
+    path = tmp_path / "xch-tgz-1.0-noarch.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in scripts.items():
+            info = tarfile.TarInfo(name)
+            data = text.encode()
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    platforms = '[{ arch = "aarch64", os = "debian", os_version = "12" }, { arch = "x86_64", os = "debian", os_version = "12" }]'
+    return product_dir(tmp_path, "xch-tgz", IDENTITY.format(name="vendor tarball", arch="x86_64").replace(
+        '[{ arch = "x86_64", os = "debian", os_version = "12" }]', platforms) + f"""
+[[artifacts]]
+arch = "all"
+file = "{path}"
+
+[lifecycle]
+install = 'mkdir -p "$XCH_INSTALL_DIR" && tar -xzf "$XCH_ARTIFACTS" -C "$XCH_INSTALL_DIR" && "$XCH_INSTALL_DIR/install.sh"'
+uninstall = '"$XCH_INSTALL_DIR/uninstall.sh" && rm -rf "$XCH_INSTALL_DIR"'
+start = "su -s /bin/sh xchtgz -c 'nohup /opt/xch-tgz/bin/xch-tgz-server >/var/log/xch-tgz/server.log 2>&1 & echo $! > /var/log/xch-tgz/pid'"
+stop = "kill $(cat /var/log/xch-tgz/pid) && rm -f /var/log/xch-tgz/pid"
+pidfile = "/var/log/xch-tgz/pid"
+process = "python3"
+ports = [{TGZ_PORT}]
+health = {{ type = "tcp", port = {TGZ_PORT}, timeout = 60 }}
+
+[[smoke]]
+name = "answers"
+command = "python3 -c 'import socket; print(socket.create_connection((\\"127.0.0.1\\", {TGZ_PORT})).recv(8).decode())'"
+expect_output = "ok"
+""")
+
+
+def test_vendor_tarball_with_its_own_install_commands_certifies_on_both_targets(lab_inventory, tmp_path):
+    """A tar.gz product installed and removed by the vendor's own scripts: every mandatory check passes."""
+    run_dir = tmp_path / "run"
+    done = certify(vendor_tarball(tmp_path, forget_user=False), "lab-arm64,lab-x86", lab_inventory, run_dir)
+    data = done.json()
+    failing = [(t["target"], c["check_id"], c["outcome"], c["reason"]) for t in data["targets"] for c in t["checks"]
+               if c["level"] == "mandatory" and c["outcome"] not in ("passed", "skipped")]
+    assert not failing, failing
+    assert {t["target"]: t["verdict"] for t in data["targets"]} == {"lab-arm64": "compatible", "lab-x86": "compatible"}
+    for target in ("lab-arm64", "lab-x86"):
+        recs = records(run_dir, target)
+        assert "xch-tgz installed in /opt/xch-tgz" in recs["COMPAT-INSTALL-001"]["evidence"]["output"]
+        assert recs["COMPAT-INSTALL-001"]["evidence"]["files"] == 3  # what is really under the install folder
+        assert "xch-tgz removed" in recs["COMPAT-UNINSTALL-001"]["evidence"]["output"]
+        assert recs["COMPAT-RECOVERY-001"]["outcome"] == "passed" and recs["COMPAT-RESIDUE-001"]["outcome"] == "passed"
+        assert recs["COMPAT-DEPS-001"]["outcome"] == "skipped"  # a tarball has no package-manager dependencies
+
+
+def test_vendor_uninstall_that_forgets_its_user_leaves_residue(lab_inventory, tmp_path):
+    run_dir = tmp_path / "run"
+    try:
+        done = certify(vendor_tarball(tmp_path, forget_user=True), "lab-x86", lab_inventory, run_dir)
+        assert done.rc == 1, done.stderr[-2000:]
+        residue = checks_of(done.json(), "lab-x86")["COMPAT-RESIDUE-001"]
+        assert residue["outcome"] == "failed" and "xchtgz" in residue["reason"], residue
+        assert checks_of(done.json(), "lab-x86")["COMPAT-UNINSTALL-001"]["outcome"] == "passed"
+    finally:
+        lab_run(lab_inventory, "lab-x86", "userdel xchtgz 2>/dev/null; true")

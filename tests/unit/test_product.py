@@ -237,3 +237,13 @@ def test_redis_example_asks_for_perf_and_migration():
     product = load_product(PROJECT / "products" / "redis-server")
     assert product.certify_suites == ["perf", "migration"]
     assert product.parity_file is not None and product.parity_file.name == "parity.toml"
+
+
+def test_vendor_install_command_needs_its_uninstall(tmp_path):
+    text = GOOD.replace("[lifecycle]", "[lifecycle]\ninstall = 'sh \"$XCH_ARTIFACT_DIR/setup.sh\"'")
+    found = problems_of(write(tmp_path, text))
+    assert any(p.startswith("[lifecycle].uninstall: an explicit install command needs an explicit uninstall")
+               for p in found), found
+    ok = load_product(write(tmp_path, text.replace("[lifecycle]", "[lifecycle]\nuninstall = 'rm -rf /opt/widget'"),
+                            name="widget2"))
+    assert ok.lifecycle.install == "sh \"$XCH_ARTIFACT_DIR/setup.sh\"" and ok.lifecycle.uninstall == "rm -rf /opt/widget"
