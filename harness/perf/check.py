@@ -16,6 +16,7 @@ noisy ...", which `xch run --resume` measures again); never a silent pass.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ContextManager
 
@@ -23,7 +24,7 @@ import pytest
 
 from harness import shell, stats
 from harness.errors import InfraError
-from harness.perf import EMULATION_NOTE
+from harness.perf import EMULATION_NOTE, micro
 from harness.perf.baseline import StoredBaseline
 from harness.perf.criteria import Criteria, check_outcome, judge
 from harness.perf.micro import Benchmark, MetricSpec, ParseError
@@ -171,6 +172,40 @@ class PerfCheck:
                 if bench.cleanup:
                     side.conn.run(bench.cleanup(settings), timeout=120)
         return self.record_series(list(bench.metrics), series, params=bench.params(settings), tool=bench.tool)
+
+    def run_peer_network(self, address: str) -> list[dict[str, Any]]:
+        """iperf3 from the target to the live baseline as its peer, reached at `address`; measured
+        alone (the peer is half of every sample, so there is nothing to compare it with)."""
+        if self.live_baseline is None:
+            pytest.skip("needs a peer: run with a live --baseline SEL (the baseline target is the peer)")
+        self.require_tool("iperf3")
+        peer = self.live_baseline
+        if peer is None:
+            pytest.skip(f"no peer: {self.baseline_note}")
+        settings = self.criteria.bench
+        timeout = settings.seconds + 60
+
+        def measure() -> dict[str, float]:
+            port = 20000 + secrets.randbelow(40000)
+            peer.run(micro.peer_server_command(address, port), 30)
+            try:
+                out = self.side.run(micro.peer_client_command(address, port, settings.seconds), timeout)
+            finally:
+                peer.conn.run(micro.peer_stop_command(port), timeout=30)
+            try:
+                return micro.parse_iperf3(out, micro.PEER_METRIC.name)
+            except ParseError as exc:
+                raise BenchmarkError(f"iperf3 from {self.side.name} to {peer.name} ({address}): {exc}") from None
+
+        plan = self.criteria.plan
+        with self.lock([self.side.name, peer.name]):
+            series = stats.measure_interleaved([measure], warmup=plan.warmup, min_runs=plan.min_runs,
+                                               max_runs=plan.max_runs, cv_threshold=plan.cv_threshold)
+        self.evidence["perf"]["peer"] = {"target": peer.name, "address": address,
+                                         "emulation": peer.emulation or None}
+        return self.record_series([micro.PEER_METRIC], series, tool="iperf3",
+                                  params={"tool": "iperf3", "seconds": settings.seconds, "streams": 1,
+                                          "peer": peer.name})
 
     def run_workload(self, workload: Workload) -> list[dict[str, Any]]:
         """Measure a product workload on the target (and baseline), sampling /proc on the target

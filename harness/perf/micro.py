@@ -205,13 +205,17 @@ def iperf3_command(s: BenchSettings, facts: dict[str, Any]) -> str:
     port = 20000 + secrets.randbelow(40000)
     server = shell.command("iperf3", "-s", "-B", "127.0.0.1", "-p", port, "-1")
     client = shell.command("iperf3", "-c", "127.0.0.1", "-p", port, "-t", s.seconds, "-J")
-    return (f"{server} >/dev/null 2>&1 & s=$!; out=''; i=0; "
-            f"while [ $i -lt 50 ]; do out=$({client} 2>&1); case \"$out\" in *'\"error\"'*) ;; *) break;; esac; "
-            "i=$((i+1)); sleep 0.2; done; "
+    return (f"{server} >/dev/null 2>&1 & s=$!; {_retried(client)}; "
             "kill $s 2>/dev/null; wait $s 2>/dev/null; printf '%s\\n' \"$out\"")
 
 
-def parse_iperf3(text: str) -> dict[str, float]:
+def _retried(client: str) -> str:
+    """Run an iperf3 client until its output is not an error (10 s at most); the output is left in $out."""
+    return (f"out=''; i=0; while [ $i -lt 50 ]; do out=$({client} 2>&1); "
+            f"case \"$out\" in *'\"error\"'*) ;; *) break;; esac; i=$((i+1)); sleep 0.2; done")
+
+
+def parse_iperf3(text: str, metric: str = "net.loopback_tcp") -> dict[str, float]:
     data = _json_output(text, "iperf3")
     if data.get("error"):
         raise ParseError(f"iperf3: {data['error']}")
@@ -219,7 +223,35 @@ def parse_iperf3(text: str) -> dict[str, float]:
         bps = data["end"]["sum_received"]["bits_per_second"]
     except KeyError:
         raise ParseError("iperf3 JSON has no end.sum_received.bits_per_second") from None
-    return {"net.loopback_tcp": float(bps) / 1e9}
+    return {metric: float(bps) / 1e9}
+
+
+# -- iperf3 to a peer target (PERF-NET-002) -------------------------------------------------------
+
+PEER_METRIC = MetricSpec("net.peer_tcp", "Gbit/s", "higher",
+                         "iperf3 TCP throughput from the target to a peer target, 1 stream (both network stacks, "
+                         "the NICs and the path between them)")
+
+
+def peer_server_command(address: str, port: int) -> str:
+    """On the peer: a one-off iperf3 server bound to the address the target reaches it by, daemonised,
+    with a pid file so it can be killed when the client never came."""
+    return shell.command("iperf3", "-s", "-B", address, "-p", port, "-1", "-D", "-I", peer_pidfile(port))
+
+
+def peer_pidfile(port: int) -> str:
+    return f"/tmp/xch-iperf3-peer-{port}.pid"
+
+
+def peer_stop_command(port: int) -> str:
+    pidfile = shell.quote(peer_pidfile(port))
+    return f"[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; true"
+
+
+def peer_client_command(address: str, port: int, seconds: int) -> str:
+    """On the target: the client, retried while the peer's server is still coming up (see iperf3_command)."""
+    client = shell.command("iperf3", "-c", address, "-p", port, "-t", seconds, "-J")
+    return f"{_retried(client)}; printf '%s\\n' \"$out\""
 
 
 NETWORK = Benchmark(

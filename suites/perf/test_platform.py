@@ -1,5 +1,7 @@
 """Platform micro-benchmarks (PERF-CPU/MEM/DISK/NET/PROC) and resource fluctuation (PERF-RES).
 
+PERF-NET-002 measures the network between the target and a peer (the live baseline).
+
 Each check measures one benchmark on the target, interleaved with the live baseline when the run
 has one (`--baseline role=baseline`), or compares with a stored run (`--baseline-run DIR`). The
 figures characterise the platform; their limits in whitelist/perf-criteria.toml are not mandatory
@@ -48,6 +50,19 @@ def test_disk_io(perf):
 @pytest.mark.check("PERF-NET-001", level="optional")
 def test_network_loopback(perf):
     _bench(perf, "net.loopback_tcp")
+
+
+@pytest.mark.check("PERF-NET-002", level="optional")
+def test_network_to_peer(perf, target):
+    """TCP throughput from the target to a peer target: the live baseline, at its inventory label
+    `address` (the address the target reaches it by) or else its host. Skipped without a live baseline
+    and on the baseline itself. On the built-in lab the path is loopback between the two chroots."""
+    peer = perf.live_baseline
+    if peer is None:
+        pytest.skip("needs a peer: run with a live --baseline SEL (the baseline target is the peer)")
+    inventory_target = peer.conn.target
+    perf.run_peer_network(inventory_target.labels.get("address") or inventory_target.host)
+    perf.conclude()
 
 
 @pytest.mark.check("PERF-PROC-001", level="optional")

@@ -294,3 +294,21 @@ def test_product_workload_and_service_levels_on_both_lab_targets(lab_inventory, 
     arm = metric(record(run_dir, "lab-arm64", "PERF-WL-001"), "workload.sha256.hash_s")
     assert arm["baseline"]["target"] == "lab-x86" and arm["baseline"]["ratio"] > 1  # more seconds under emulation
     assert arm["emulation"] == "qemu-user"
+
+
+def test_network_throughput_to_a_peer_target(lab_inventory, quick_criteria, tmp_path, xch):
+    """lab-arm64 sends to lab-x86 (the live baseline as peer, at its inventory host 127.0.0.3)."""
+    run_dir = tmp_path / "peer"
+    done = perf_run(xch, run_dir, lab_inventory, "lab-arm64,lab-x86", quick_criteria, "--baseline", "lab-x86",
+                    "-k", "network_to_peer")
+    assert done.rc in (0, 3), done.stderr[-2000:]
+    arm = record(run_dir, "lab-arm64", "PERF-NET-002")
+    assert arm["outcome"] == "passed", arm["reason"]
+    m = metric(arm, "net.peer_tcp")
+    assert_contract(m)
+    assert m["unit"] == "Gbit/s" and all(s > 0 for s in m["samples"])
+    assert m["params"]["peer"] == "lab-x86" and m["baseline"] is None  # the peer is half of every sample
+    assert arm["evidence"]["perf"]["peer"] == {"target": "lab-x86", "address": "127.0.0.3", "emulation": None}
+    assert m["emulation"] == "qemu-user"  # the sending side is emulated: the figure says so
+    x86 = record(run_dir, "lab-x86", "PERF-NET-002")
+    assert x86["outcome"] == "skipped" and "needs a peer" in x86["reason"]
