@@ -27,7 +27,9 @@ $XCH whitelist query
 
 if $XCH report --help >/dev/null 2>&1; then
   step "the report site"
-  $XCH report build --out reports/site
+  parity=()  # certify's migration sub-runs: the report's migration page shows their differences
+  for run in "$cert_dir"/suites/migration-*; do [ -d "$run" ] && parity+=(--parity-run "$run"); done
+  $XCH report build --out reports/site "${parity[@]}"
   echo "open reports/site/index.html in a browser (or: $XCH report serve)"
 fi
 echo

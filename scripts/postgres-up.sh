@@ -14,6 +14,9 @@ pg_lsclusters -h | grep -q "^$PGV main .* online" || pg_ctlcluster "$PGV" main s
 for _ in $(seq 1 30); do su postgres -c "psql -tAc 'SELECT 1'" >/dev/null 2>&1 && break; sleep 1; done
 su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='xch'\"" | grep -q 1 \
   || su postgres -c "psql -v ON_ERROR_STOP=1 -c \"CREATE ROLE xch LOGIN PASSWORD 'xch' CREATEDB\""
+# Tests drop their databases WITH (FORCE); an autovacuum worker on a fresh database has no role, and
+# only pg_signal_backend may terminate it (PostgreSQL 15), or the drop fails at random.
+su postgres -c "psql -v ON_ERROR_STOP=1 -qc 'GRANT pg_signal_backend TO xch'" 2>/dev/null >/dev/null
 su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='xch_test'\"" | grep -q 1 \
   || su postgres -c "createdb -O xch xch_test"
 echo "PostgreSQL $PGV up on 127.0.0.1:5432 (role xch, database xch_test)"
