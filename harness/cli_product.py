@@ -203,7 +203,8 @@ def _certify_data(product: Any, run_dir: Path, per_target: dict[str, list[dict[s
                         "duration_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
                         "bundle": b["file"], "bundle_sha256": b["sha256"], "bundle_sm3": b["sm3"],
                         "checks": [{**{k: r.get(k) for k in ("check_id", "level", "outcome", "reason", "duration_s")},
-                                    "suite": r.get("suite", "compat")} for r in records],
+                                    "suite": r.get("suite", "compat"), "label": label}
+                                   for r, label in zip(records, runs.check_labels(records))],
                         "metrics": [_metric_row(r, m) for r in records for m in r.get("metrics") or []
                                     if not m.get("name", "").startswith("resource.")]})
     return {"product": product.identity(), "run_id": run_dir.name, "run_dir": str(run_dir), "targets": targets}
@@ -233,11 +234,11 @@ def _certify_text(data: dict[str, Any]) -> str:
     levels: dict[str, str] = {}
     for t in data["targets"]:
         for c in t["checks"]:
-            matrix.setdefault(c["check_id"], {})[t["target"]] = c["outcome"]
-            levels[c["check_id"]] = c["level"]
+            matrix.setdefault(c["label"], {})[t["target"]] = c["outcome"]
+            levels[c["label"]] = c["level"]
     rows = [{"check": cid, "level": levels[cid], **cells} for cid, cells in matrix.items()]
     text = head + verdicts + "\n\n" + table(rows, ["check", "level", *names])
-    problems = [{"target": t["target"], "check": c["check_id"], "outcome": c["outcome"],
+    problems = [{"target": t["target"], "check": c["label"], "outcome": c["outcome"],
                  "reason": (c["reason"] or "").splitlines()[0][:110] if c["reason"] else ""}
                 for t in data["targets"] for c in t["checks"] if c["outcome"] in ("failed", "error")]
     if problems:

@@ -75,7 +75,7 @@ def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_
     summary = {
         "run_id": run_json.get("run_id", run_dir.name), "target": target, "product": product.get("id", ""),
         "verdict": verdict(records), "counts": runs.counts(records),
-        "checks": {r["check_id"]: r["outcome"] for r in records},
+        "checks": dict(zip(runs.check_labels(records), (r["outcome"] for r in records))),
         "created_at": runs.utc_now(), "xch": run_json.get("versions", {}).get("xch", ""),
         **(extra or {}),
     }

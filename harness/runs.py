@@ -165,6 +165,25 @@ def done_keys(run_dir: Path) -> set[tuple[str, str]]:
     return {record_key(r) for r in latest_records(read_results(run_dir).records) if r.get("outcome") in FINAL_OUTCOMES}
 
 
+def check_labels(records: list[dict[str, Any]]) -> list[str]:
+    """A name per record for tables and summaries: the check id, with the test's parameters added
+    where one check ran several times for a target (a product's several workloads)."""
+    seen = Counter((r.get("target", ""), r.get("check_id", "")) for r in records)
+    labels = []
+    for r in records:
+        label = r.get("check_id", "")
+        if seen[(r.get("target", ""), label)] > 1:
+            params = (r.get("test_id") or "").rpartition("[")[2].rstrip("]").split("-")
+            target = r.get("target", "").split("-")
+            for i in range(len(params) - len(target) + 1):  # the target's id is not a distinction here
+                if params[i:i + len(target)] == target:
+                    params = params[:i] + params[i + len(target):]
+                    break
+            label += "[" + "-".join(params) + "]"
+        labels.append(label)
+    return labels
+
+
 def counts(records: Iterable[dict[str, Any]]) -> dict[str, int]:
     c = Counter(r.get("outcome", "error") for r in records)
     return {o: c.get(o, 0) for o in OUTCOMES}

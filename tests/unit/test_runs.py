@@ -108,3 +108,15 @@ def test_append_cuts_a_torn_tail_left_by_a_crashed_writer(tmp_path):
     runs.append_record(tmp_path, rec("a", "t2", "passed"))
     loaded = runs.read_results(tmp_path)
     assert [r["test_id"] for r in loaded.records] == ["t1", "t2"] and not loaded.torn_tail
+
+
+def test_check_labels_tell_repeated_checks_apart_without_the_target():
+    records = [{"target": "lab-arm64", "check_id": "PERF-WL-001",
+                "test_id": "suites/perf/test_product.py::test_product_workload[lab-arm64-set-get]"},
+               {"target": "lab-arm64", "check_id": "PERF-WL-001",
+                "test_id": "suites/perf/test_product.py::test_product_workload[lab-arm64-lpush]"},
+               {"target": "lab-x86", "check_id": "PERF-WL-001",
+                "test_id": "suites/perf/test_product.py::test_product_workload[lab-x86-set-get]"},
+               {"target": "lab-arm64", "check_id": "COMPAT-INSTALL-001", "test_id": "x::test_install[lab-arm64]"}]
+    assert runs.check_labels(records) == ["PERF-WL-001[set-get]", "PERF-WL-001[lpush]", "PERF-WL-001",
+                                          "COMPAT-INSTALL-001"]
