@@ -184,7 +184,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
         bundles.append(write_bundle(run_dir, product.id, target, records, product_toml=product.path,
                                     extra={"certify_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
                                            "suites": ["compat", *suite_plan.suites]},
-                                    extra_logs=sub_run_log_dirs(run_dir, target)))
+                                    extra_logs=sub_run_log_dirs(run_dir, target),
+                                    submission=product.submission_files()))
     data = _certify_data(product, run_dir, per_target, bundles)
     data.update(suites=["compat", *suite_plan.suites], notes=suite_plan.notes,
                 baseline=suite_plan.baseline.name if suite_plan.baseline else None,

@@ -52,7 +52,8 @@ def bundle_name(product_id: str, target: str) -> str:
 
 
 def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_toml: Path | None,
-             extra: dict[str, Any] | None, extra_logs: list[tuple[str, Path]] = ()) -> dict[str, bytes]:
+             extra: dict[str, Any] | None, extra_logs: list[tuple[str, Path]] = (),
+             submission: list[Path] = ()) -> dict[str, bytes]:
     """The bundle's files as name -> bytes (small: logs and JSON)."""
     files: dict[str, bytes] = {}
     facts_path = run_dir / "facts" / f"{target}.json"
@@ -67,6 +68,11 @@ def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_
         files["artifacts.json"] = json.dumps(mine, indent=2, ensure_ascii=False).encode()
     if product_toml and product_toml.is_file():
         files["submission/product.toml"] = product_toml.read_bytes()
+        for path in submission:  # the files product.toml refers to: smoke scripts, parity checks, criteria
+            if path.is_file():
+                rel = path.resolve().relative_to(product_toml.resolve().parent) \
+                    if path.resolve().is_relative_to(product_toml.resolve().parent) else Path(path.name)
+                files[f"submission/{rel.as_posix()}"] = path.read_bytes()
     for prefix, log_dir in [("", run_dir / "logs" / target), *extra_logs]:  # extra: the certify sub-runs' logs
         if log_dir.is_dir():
             for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
@@ -89,10 +95,10 @@ def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_
 
 def write_bundle(run_dir: Path, product_id: str, target: str, records: list[dict[str, Any]],
                  product_toml: Path | None = None, extra: dict[str, Any] | None = None,
-                 extra_logs: list[tuple[str, Path]] = ()) -> dict[str, Any]:
+                 extra_logs: list[tuple[str, Path]] = (), submission: list[Path] = ()) -> dict[str, Any]:
     """Write `<run_dir>/evidence/<product>__<target>.tar.gz` atomically; return its index entry."""
     run_dir = Path(run_dir)
-    files = _collect(run_dir, target, records, product_toml, extra, extra_logs)
+    files = _collect(run_dir, target, records, product_toml, extra, extra_logs, submission)
     out_dir = run_dir / BUNDLE_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / bundle_name(product_id, target)

@@ -141,7 +141,8 @@ class Lifecycle:
 @dataclass(frozen=True)
 class SmokeTest:
     name: str
-    command: str
+    command: str = ""  # a command run on the target, or:
+    script: Path | None = None  # a script from the submission, uploaded and run on the target
     expect_rc: int = 0
     expect_output: str = ""
     timeout: float = 60.0
@@ -174,6 +175,12 @@ class Product:
     def artifacts_for(self, arch: str) -> list[Artifact]:
         """Artifacts installed on a target of `arch` (its own plus the architecture-independent ones)."""
         return [a for a in self.artifacts if a.arch in (arch, "all")]
+
+    def submission_files(self) -> list[Path]:
+        """The files beside product.toml that it refers to (for evidence bundles); local artifacts excluded."""
+        files = [t.script for t in self.smoke if t.script] + ([self.parity_file] if self.parity_file else [])
+        criteria = self.path.parent / "perf-criteria.toml"
+        return files + ([criteria] if criteria.is_file() else [])
 
     def declared_archs(self) -> list[str]:
         return sorted({p.arch for p in self.platforms})
@@ -307,7 +314,7 @@ def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
     platforms = _platforms(ident, problems)
     artifacts = _artifacts(data, source.parent, problems)
     lifecycle = _lifecycle(_table(data, "lifecycle", "[lifecycle]", problems), problems)
-    smoke = _smoke(data, problems)
+    smoke = _smoke(data, source.parent, problems)
     workloads = data.get("workloads", [])
     if not isinstance(workloads, list):
         workloads = [workloads] if isinstance(workloads, dict) else []
@@ -543,24 +550,34 @@ def _health(raw: Any, problems: _Problems) -> HealthProbe | None:
     return probe
 
 
-def _smoke(data: dict, problems: _Problems) -> list[SmokeTest]:
+def _smoke(data: dict, folder: Path, problems: _Problems) -> list[SmokeTest]:
     result = []
     names: set[str] = set()
     for i, item in enumerate(_list_of_tables(data, "smoke", "[[smoke]]", problems)):
         w = f"[[smoke]][{i}]"
-        _unknown(item, ("name", "command", "expect_rc", "expect_output", "timeout"), w, problems)
+        _unknown(item, ("name", "command", "script", "expect_rc", "expect_output", "timeout"), w, problems)
         name = _text(item, "name", w, problems, required=True, pattern=re.compile(r"^[^\n]{1,80}$"),
                      form="a short name (one line, at most 80 characters)")
         if name in names:
             problems.add(f"{w}.name", f"duplicate smoke test name {name!r}")
         names.add(name)
-        command = _text(item, "command", w, problems, required=True, form="a shell command run on the target")
+        if ("command" in item) == ("script" in item):
+            problems.add(w, "give exactly one of command (run on the target) or script (a file of the submission, "
+                         "uploaded and run on the target)")
+        command = _text(item, "command", w, problems, form="a shell command run on the target")
+        script = None
+        if "script" in item:
+            rel = _text(item, "script", w, problems, form="a script path relative to the product folder")
+            script = (folder / rel).resolve() if rel else None
+            if script is not None and not script.is_file():
+                problems.add(f"{w}.script", f"no such file: {script}")
+                script = None
         expect_output = item.get("expect_output", "")
         if not isinstance(expect_output, str):
             problems.add(f"{w}.expect_output", f"expected a string, got {expect_output!r}")
             expect_output = ""
-        if name and command:
-            result.append(SmokeTest(name=name, command=command, expect_output=expect_output,
+        if name and (command or script):
+            result.append(SmokeTest(name=name, command=command, script=script, expect_output=expect_output,
                                     expect_rc=_number(item, "expect_rc", w, problems, 0, low=0, high=255, integer=True),
                                     timeout=_number(item, "timeout", w, problems, 60.0)))
     return result

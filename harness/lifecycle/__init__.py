@@ -279,6 +279,21 @@ class Driver:
         out = self.run(f"find {roots} -xdev \\( {prune} \\) -prune -o -print 2>/dev/null", timeout=300).stdout
         return set(out.splitlines())
 
+    # -- smoke tests -----------------------------------------------------------------------------
+    def smoke_command(self, test: Any, index: int) -> str:
+        """A smoke test's command; a script from the submission is uploaded first and run from the work
+        folder (by its #! line, else with sh), with XCH_PRODUCT and XCH_INSTALL_DIR set."""
+        if not test.script:
+            return test.command
+        self.prepare()
+        remote = f"{self.workdir}/smoke-{index}-{test.script.name}"
+        self.target.put(test.script, remote)
+        self.run(shell.command("chmod", "0755", remote), timeout=30).check()
+        shebang = test.script.read_bytes()[:2] == b"#!"
+        env = shell.env_prefix({"XCH_PRODUCT": self.product.id, "XCH_INSTALL_DIR": self.install_dir()})
+        return f"cd {shell.quote(self.workdir)} && {env}" + (shell.command(remote) if shebang
+                                                             else shell.command("sh", remote))
+
     # -- service ---------------------------------------------------------------------------------
     def service_command(self, action: str) -> str:
         life = self.product.lifecycle

@@ -316,8 +316,8 @@ def test_functional_smoke(target, state, compat_product, evidence):
         pytest.skip("the product declares no smoke tests")
     with state.step("smoke"):
         results, failures = [], []
-        for test in compat_product.smoke:
-            r = state.driver.run(test.command, timeout=test.timeout)
+        for index, test in enumerate(compat_product.smoke):
+            r = state.driver.run(state.driver.smoke_command(test, index), timeout=test.timeout)
             ok = not r.timed_out and r.rc == test.expect_rc and test.expect_output in r.stdout
             results.append({"name": test.name, "rc": r.rc, "ok": ok, "elapsed_s": round(r.elapsed, 3),
                             "output": tail(r.stdout + r.stderr, 400)})

@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,8 +135,6 @@ def test_real_product_certifies_on_both_lab_targets(lab_inventory, tmp_path, nam
     for entry in data["targets"]:
         bundle = run_dir / entry["bundle"]
         assert verify_bundle(bundle) == []
-        import tarfile
-
         with tarfile.open(bundle) as tar:
             names = {m.name.split("/", 1)[1] for m in tar.getmembers()}
             top = tar.getmembers()[0].name.split("/")[0]
@@ -266,8 +265,6 @@ expect_output = "ran"
 
 def test_stale_and_relative_runpath_fail_the_optional_check(lab_inventory, tmp_path):
     """Search paths from the build machine: the optional RPATH check fails, the verdict is conditional."""
-    import tarfile
-
     stale = with_search_path(LAB_X86_TRUE, tmp_path / "xch-stale", "/build/xch-stale/lib:lib")
     helper = with_search_path(LAB_X86_TRUE, tmp_path / "helper", "$ORIGIN/../xch-gone:$ORIGIN", tag="RPATH")
     deb = build_deb(tmp_path, "xch-rpath", {"/usr/bin/xch-stale": stale, "/usr/lib/xch-rpath/helper": helper})
@@ -407,7 +404,6 @@ echo "xch-tgz removed"
 
 def vendor_tarball(tmp_path: Path, forget_user: bool) -> Path:
     import io
-    import tarfile
 
     scripts = {"bin/xch-tgz-server": TGZ_SERVER, "install.sh": TGZ_INSTALL.format(port=TGZ_PORT),
                "uninstall.sh": TGZ_UNINSTALL.format(userdel="true" if forget_user else "userdel xchtgz")}
@@ -419,7 +415,7 @@ def vendor_tarball(tmp_path: Path, forget_user: bool) -> Path:
             info.size, info.mode = len(data), 0o755
             tar.addfile(info, io.BytesIO(data))
     platforms = '[{ arch = "aarch64", os = "debian", os_version = "12" }, { arch = "x86_64", os = "debian", os_version = "12" }]'
-    return product_dir(tmp_path, "xch-tgz", IDENTITY.format(name="vendor tarball", arch="x86_64").replace(
+    folder = product_dir(tmp_path, "xch-tgz", IDENTITY.format(name="vendor tarball", arch="x86_64").replace(
         '[{ arch = "x86_64", os = "debian", os_version = "12" }]', platforms) + f"""
 [[artifacts]]
 arch = "all"
@@ -439,7 +435,21 @@ health = {{ type = "tcp", port = {TGZ_PORT}, timeout = 60 }}
 name = "answers"
 command = "python3 -c 'import socket; print(socket.create_connection((\\"127.0.0.1\\", {TGZ_PORT})).recv(8).decode())'"
 expect_output = "ok"
+
+[[smoke]]
+name = "config, by a script of the submission (with a #! line)"
+script = "smoke/config.sh"
+expect_output = "port = {TGZ_PORT}"
+
+[[smoke]]
+name = "install folder, by a script without a #! line (run with sh)"
+script = "smoke/folder.sh"
+expect_output = "install.sh"
 """)
+    (folder / "smoke").mkdir()
+    (folder / "smoke" / "config.sh").write_text('#!/bin/sh\nset -e\ntest "$XCH_PRODUCT" = xch-tgz\ncat /etc/xch-tgz.conf\n')
+    (folder / "smoke" / "folder.sh").write_text('ls "$XCH_INSTALL_DIR"\n')
+    return folder
 
 
 def test_vendor_tarball_with_its_own_install_commands_certifies_on_both_targets(lab_inventory, tmp_path):
@@ -458,6 +468,14 @@ def test_vendor_tarball_with_its_own_install_commands_certifies_on_both_targets(
         assert "xch-tgz removed" in recs["COMPAT-UNINSTALL-001"]["evidence"]["output"]
         assert recs["COMPAT-RECOVERY-001"]["outcome"] == "passed" and recs["COMPAT-RESIDUE-001"]["outcome"] == "passed"
         assert recs["COMPAT-DEPS-001"]["outcome"] == "skipped"  # a tarball has no package-manager dependencies
+        smoke = {t["name"]: t for t in recs["COMPAT-SMOKE-001"]["evidence"]["tests"]}
+        assert len(smoke) == 3 and all(t["ok"] for t in smoke.values()), smoke
+        assert "port = 38517" in smoke["config, by a script of the submission (with a #! line)"]["output"]
+    bundle = run_dir / "evidence" / "xch-tgz__lab-x86.tar.gz"
+    assert verify_bundle(bundle) == []
+    with tarfile.open(bundle) as tar:
+        names = {m.name.split("/", 1)[1] for m in tar.getmembers()}
+    assert {"submission/product.toml", "submission/smoke/config.sh", "submission/smoke/folder.sh"} <= names
 
 
 def test_vendor_uninstall_that_forgets_its_user_leaves_residue(lab_inventory, tmp_path):

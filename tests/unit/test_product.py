@@ -147,7 +147,7 @@ command = "true"
         "[lifecycle].ports[2]: expected an integer port 1-65535, got 70000",
         "[lifecycle.health].type: expected one of tcp, http, command, got 'udp'",
         "[lifecycle].start_timeout: expected a number", "[lifecycle].mystery: unknown field",
-        "[[smoke]][0].command: missing", "[[smoke]][1].name: missing",
+        "[[smoke]][0]: give exactly one of command", "[[smoke]][1].name: missing",
     ):
         assert expected in text, f"missing problem {expected!r} in:\n{text}"
     assert len(found) >= 19
@@ -247,3 +247,19 @@ def test_vendor_install_command_needs_its_uninstall(tmp_path):
     ok = load_product(write(tmp_path, text.replace("[lifecycle]", "[lifecycle]\nuninstall = 'rm -rf /opt/widget'"),
                             name="widget2"))
     assert ok.lifecycle.install == "sh \"$XCH_ARTIFACT_DIR/setup.sh\"" and ok.lifecycle.uninstall == "rm -rf /opt/widget"
+
+
+def test_smoke_test_is_a_command_or_a_script_of_the_submission(tmp_path):
+    text = GOOD + ('\n[[smoke]]\nname = "by script"\nscript = "smoke/check.sh"\n'
+                   '\n[[smoke]]\nname = "both"\ncommand = "true"\nscript = "smoke/check.sh"\n'
+                   '\n[[smoke]]\nname = "neither"\n'
+                   '\n[[smoke]]\nname = "missing"\nscript = "smoke/nope.sh"\n')
+    found = problems_of(write(tmp_path, text))
+    assert sum("give exactly one of command" in p for p in found) == 2, found
+    assert any(p.startswith("[[smoke]][4].script: no such file") and "nope.sh" in p for p in found), found
+    folder = write(tmp_path, GOOD + '\n[[smoke]]\nname = "by script"\nscript = "smoke/check.sh"\n', name="scripted")
+    (folder / "smoke").mkdir()
+    (folder / "smoke" / "check.sh").write_text("#!/bin/sh\necho ok\n")
+    product = load_product(folder)
+    assert product.smoke[-1].script == (folder / "smoke" / "check.sh").resolve() and product.smoke[-1].command == ""
+    assert product.submission_files() == [(folder / "smoke" / "check.sh").resolve()]
