@@ -250,7 +250,7 @@ class SSHConnection:
         assert self._client is not None
         try:
             channel = self._client.get_transport().open_session(timeout=self.target.connect_timeout)  # type: ignore[union-attr]
-            program = "exec sudo -n /bin/sh" if self.target.sudo and self.target.user != "root" else "exec /bin/sh"
+            program = "exec sudo -n /bin/sh" if self.elevated else "exec /bin/sh"
             channel.exec_command(program)
             ready = f"__XCH_READY_{secrets.token_hex(8)}__"
             channel.sendall(shell.session_init(self._pidfile, ready).encode())
@@ -350,7 +350,7 @@ class SSHConnection:
         """Kill the running command's process tree through a separate channel; False if the
         target did not even answer (then the connection, not the command, is what hangs)."""
         kill = shell.kill_tree_command(self._pidfile)
-        if self.target.sudo and self.target.user != "root":
+        if self.elevated:
             kill = shell.command("sudo", "-n", "sh", "-c", kill)
         try:
             channel = self._client.get_transport().open_session(timeout=self.target.connect_timeout)  # type: ignore[union-attr]
@@ -384,25 +384,62 @@ class SSHConnection:
             self._sftp.get_channel().settimeout(self.target.command_timeout)
         return self._sftp
 
+    @property
+    def elevated(self) -> bool:
+        """Commands run as root through `sudo -n`, while SFTP still runs as the login user."""
+        return bool(self.target.sudo and self.target.user != "root")
+
     def put(self, local: str | Path, remote: str) -> None:
-        try:
-            self._sftp_client().put(str(local), remote)
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            self._sftp = None  # never reuse an SFTP session after an error
-            if isinstance(exc, (socket.timeout, TimeoutError)):
-                self._drop_client()  # the link is dead or stalled: reconnect next time
-            raise TransportError(f"{self.name}: upload {local} -> {remote} failed: {exc or type(exc).__name__}") from None
+        """Upload a file. Through sudo, SFTP (the login user) writes a staging file in /tmp that the
+        root shell then moves into place and hands to root, so any destination works, as it does for root."""
+        if not self.elevated:
+            self._sftp_put(local, remote)
+        else:
+            staging = f"/tmp/.xch-put-{secrets.token_hex(8)}"
+            self._sftp_put(local, staging)
+            moved = self.run(f"mv -f {shell.quote(staging)} {shell.quote(remote)} && chown 0:0 {shell.quote(remote)}",
+                             timeout=120)
+            if not moved.ok:
+                self.run(f"rm -f {shell.quote(staging)}", timeout=60)
+                raise TransportError(f"{self.name}: upload {local} -> {remote} failed: moving it into place as root: "
+                                     f"{(moved.stderr or moved.stdout).strip()[-300:]}")
         self.log.note(f"uploaded {local} -> {remote}")
 
     def get(self, remote: str, local: str | Path) -> None:
+        """Download a file (through sudo: copied by root to a staging file the login user may read)."""
+        if not self.elevated:
+            self._sftp_get(remote, local)
+        else:
+            staging = f"/tmp/.xch-get-{secrets.token_hex(8)}"
+            copied = self.run(f"cp {shell.quote(remote)} {shell.quote(staging)} && "
+                              f"chown {shell.quote(self.target.user)} {shell.quote(staging)}", timeout=120)
+            try:
+                if not copied.ok:
+                    raise TransportError(f"{self.name}: download {remote} -> {local} failed: "
+                                         f"{(copied.stderr or copied.stdout).strip()[-300:]}")
+                self._sftp_get(staging, local)
+            finally:
+                self.run(f"rm -f {shell.quote(staging)}", timeout=60)
+        self.log.note(f"downloaded {remote} -> {local}")
+
+    def _sftp_put(self, local: str | Path, remote: str) -> None:
+        try:
+            self._sftp_client().put(str(local), remote)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._sftp_failed(exc)
+            raise TransportError(f"{self.name}: upload {local} -> {remote} failed: {exc or type(exc).__name__}") from None
+
+    def _sftp_get(self, remote: str, local: str | Path) -> None:
         try:
             self._sftp_client().get(remote, str(local))
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            self._sftp = None  # never reuse an SFTP session after an error
-            if isinstance(exc, (socket.timeout, TimeoutError)):
-                self._drop_client()  # the link is dead or stalled: reconnect next time
+            self._sftp_failed(exc)
             raise TransportError(f"{self.name}: download {remote} -> {local} failed: {exc or type(exc).__name__}") from None
-        self.log.note(f"downloaded {remote} -> {local}")
+
+    def _sftp_failed(self, exc: BaseException) -> None:
+        self._sftp = None  # never reuse an SFTP session after an error
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            self._drop_client()  # the link is dead or stalled: reconnect next time
 
     # -- teardown ----------------------------------------------------------------------------
     def _drop_client(self) -> None:
