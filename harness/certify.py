@@ -48,11 +48,12 @@ class SuitePlan:
     suites: list[str]
     baseline: Target | None
     perf_criteria: str | None = None
+    perf_baseline: str = "stored"  # or "live": the baseline stays up and is measured interleaved
     notes: list[str] = field(default_factory=list)
 
 
 def plan(product: Product, inventory: Inventory, requested: list[str] | None, baseline: str | None,
-         perf_criteria: str | None) -> SuitePlan:
+         perf_criteria: str | None, perf_baseline: str = "stored") -> SuitePlan:
     """The suites to run (`requested` overrides the manifest's [certify] suites) and the baseline.
 
     Without --baseline, a `role=baseline` target is used when the inventory has exactly one.
@@ -81,11 +82,17 @@ def plan(product: Product, inventory: Inventory, requested: list[str] | None, ba
     if "migration" in suites and chosen is None:
         notes.append("migration: no baseline target (the parity source): not run; give --baseline")
         suites = [s for s in suites if s != "migration"]
+    if "perf" in suites and not product.workloads and "service" not in (product.extra.get("perf") or {}):
+        notes.append("perf: the product declares no [[workloads]] and no [perf.service]: not run")
+        suites = [s for s in suites if s != "perf"]
     if "perf" in suites and chosen is None:
         notes.append("perf: no baseline target: metrics are measured without a baseline comparison")
     if perf_criteria and not Path(perf_criteria).is_file():
         raise InputError(f"--perf-criteria {perf_criteria}: no such file")
-    return SuitePlan(suites=list(suites), baseline=chosen, perf_criteria=perf_criteria, notes=notes)
+    if perf_baseline not in ("stored", "live"):
+        raise InputError(f"--perf-baseline {perf_baseline}: expected stored or live")
+    return SuitePlan(suites=list(suites), baseline=chosen, perf_criteria=perf_criteria, notes=notes,
+                     perf_baseline=perf_baseline)
 
 
 def say(message: str) -> None:
@@ -115,23 +122,51 @@ class Certification:
 
     def _run_perf(self) -> None:
         base = self.plan.baseline
-        order = ([base] if base else []) + [t for t in self.targets if base is None or t.name != base.name]
-        stored: Path | None = None
-        for target in order:
-            is_base = base is not None and target.name == base.name
-            request = RunRequest(suite=str(project_dir() / PERF_PRODUCT_CHECKS), targets=target.name,
-                                 product=str(self.product.path), inventory=self.inventory_files,
-                                 perf_criteria=self.plan.perf_criteria,
-                                 run_dir=self.run_dir / SUB_RUNS / f"perf-{target.name}")
-            if base is not None and not is_base:
-                if stored is None:
-                    self.plan.notes.append(f"perf on {target.name}: no baseline samples (the baseline run on "
-                                           f"{base.name} did not complete): measured without comparison")
-                else:
-                    request.baseline_run, request.baseline = str(stored), base.name
-            done = self._deployed_run("perf", target, request, start=True)
-            if is_base and done:
-                stored = request.run_dir
+        others = [t for t in self.targets if base is None or t.name != base.name]
+        if base is None:
+            for target in others:
+                self._deployed_run("perf", target, self._perf_request(target), start=True)
+        elif self.plan.perf_baseline == "live":
+            self._run_perf_live(base, others)
+        else:
+            self._run_perf_stored(base, others)
+
+    def _perf_request(self, target: Target, **baseline: str) -> RunRequest:
+        return RunRequest(suite=str(project_dir() / PERF_PRODUCT_CHECKS), targets=target.name,
+                          product=str(self.product.path), inventory=self.inventory_files,
+                          perf_criteria=self.plan.perf_criteria,
+                          run_dir=self.run_dir / SUB_RUNS / f"perf-{target.name}", **baseline)
+
+    def _run_perf_stored(self, base: Target, others: list[Target]) -> None:
+        """The baseline measured alone first; every other target compared with its stored samples."""
+        request = self._perf_request(base)
+        stored = request.run_dir if self._deployed_run("perf", base, request, start=True) else None
+        for target in others:
+            if stored is None:
+                self.plan.notes.append(f"perf on {target.name}: no baseline samples (the baseline run on "
+                                       f"{base.name} did not complete): measured without comparison")
+                request = self._perf_request(target)
+            else:
+                request = self._perf_request(target, baseline_run=str(stored), baseline=base.name)
+            self._deployed_run("perf", target, request, start=True)
+
+    def _run_perf_live(self, base: Target, others: list[Target]) -> None:
+        """The product stays up on the baseline while each other target is measured interleaved with it
+        (--perf-baseline live): the targets must not share a network, or the product's ports collide."""
+        verb = "installing and starting" if self.product.lifecycle.has_service else "installing"
+        say(f"perf: {verb} {self.product.id} on the baseline {base.name} (kept: live baseline)")
+        try:
+            with deployed(self._connect(base), self._facts_of(base), self.product, start=True) as info:
+                if base.name in {t.name for t in self.targets}:
+                    self._suite_run("perf", base, self._perf_request(base), info)
+                for target in others:
+                    self._deployed_run("perf", target, self._perf_request(target, baseline=base.name), start=True)
+        except XchError as exc:
+            for target in [base, *others]:
+                self._deploy_failed("perf", target, f"the live baseline {base.name} could not be deployed: "
+                                                    f"{exc.message}")
+        finally:
+            self._close(base)
 
     def _run_migration(self) -> None:
         base = self.plan.baseline
@@ -154,23 +189,26 @@ class Certification:
 
     def _deployed_run(self, suite: str, target: Target, request: RunRequest, start: bool) -> bool:
         """Deploy on `target`, run the suite there, remove; False when it could not run."""
-        verb = "installing and starting" if start else "installing"
+        verb = "installing and starting" if start and self.product.lifecycle.has_service else "installing"
         say(f"{suite} on {target.name}: {verb} {self.product.id}")
         began = time.monotonic()
         try:
             with deployed(self._connect(target), self._facts_of(target), self.product, start=start) as info:
                 say(f"{suite} on {target.name}: deployed in {time.monotonic() - began:.0f}s; running the suite")
-                outcome = run_suite(request, quiet=self.quiet)
+                return self._suite_run(suite, target, request, info)
         except XchError as exc:
             self._deploy_failed(suite, target, exc.message)
             return False
         finally:
             self._close(target)
+
+    def _suite_run(self, suite: str, target: Target, request: RunRequest, info: dict[str, Any]) -> bool:
+        """Run the suite on a target where the product is deployed; record and merge it."""
+        outcome = run_suite(request, quiet=self.quiet)
         self.sub_runs.append({"suite": suite, "target": target.name,
                               "run_dir": str(outcome.run_dir.relative_to(self.run_dir)),
-                              "exit_code": outcome.exit_code, "deploy": {k: info.get(k) for k in
-                                                                         ("packages", "started", "install_s",
-                                                                          "start_s", "notes", "teardown")}})
+                              "exit_code": outcome.exit_code,
+                              "deploy": info})  # the same dict: its teardown is filled in when it ends
         self._merge(suite, outcome.run_dir, outcome.records)
         return bool(outcome.records)
 

@@ -4,7 +4,7 @@
     xch product inspect products/redis-server [--arch A] [--json]
                                                              ELF machine/class/glibc/NEEDED/RPATH, jars, wheels
     xch certify products/redis-server --targets lab-arm64,lab-x86 [--baseline SEL] [--suites perf,migration|none]
-                [--perf-criteria F] [--run-dir DIR] [--inventory F] [-n N] [--json]
+                [--perf-baseline stored|live] [--perf-criteria F] [--run-dir DIR] [--inventory F] [-n N] [--json]
                                                              the compat suite, then the perf and migration suites the
                                                              product asks for ([certify] suites), a verdict per
                                                              target, evidence bundles (see harness/certify.py)
@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="suites after compat: perf,migration or none (default: the product's [certify] suites)")
     p.add_argument("--baseline", metavar="SEL", default=None,
                    help="the x86 baseline (perf comparison, parity source); default: the one role=baseline target")
+    p.add_argument("--perf-baseline", choices=("stored", "live"), default="stored",
+                   help="stored (default): measure the baseline first, compare with its samples; live: keep the "
+                        "product up on the baseline and measure interleaved (targets must not share a network)")
     p.add_argument("--perf-criteria", metavar="FILE", default=None,
                    help="perf criteria TOML (default: whitelist/perf-criteria.toml, with the product's own laid over)")
     json_option(p)
@@ -152,7 +155,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
     selected = inventory.select(args.targets or "*")
     requested = None if args.suites is None else [s.strip() for s in args.suites.split(",")
                                                    if s.strip() and s.strip() != "none"]
-    suite_plan = plan(product, inventory, requested, args.baseline, args.perf_criteria)
+    suite_plan = plan(product, inventory, requested, args.baseline, args.perf_criteria, args.perf_baseline)
     try:  # fetch before the run, so a missing package is reported once, up front
         artifacts.fetch_product(product)
     except XchError as exc:

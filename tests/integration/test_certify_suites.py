@@ -183,3 +183,41 @@ def test_a_product_that_cannot_be_deployed_is_an_error_not_a_pass(lab_inventory,
     assert not any(k.startswith("PERF-") for k in recs)
     data = json.loads(done.stdout)
     assert data["targets"][0]["verdict"] == "incompatible"
+
+
+def test_live_baseline_for_a_tool_product(lab_inventory, tmp_path):
+    """zstd binds no port, so the lab can keep it on the x86 baseline while arm64 is measured, interleaved."""
+    run_dir = tmp_path / "zstd"
+    done = xch("certify", str(PROJECT / "products" / "zstd"), "--targets", "lab-arm64,lab-x86", "--inventory",
+               str(lab_inventory), "--run-dir", str(run_dir), "--perf-baseline", "live", "--json")
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "(kept: live baseline)" in done.stderr
+    arm = records_of(run_dir, "lab-arm64")["PERF-WL-001"]
+    for name in ("workload.bench-l3.compress_mb_s", "workload.bench-l3.decompress_mb_s"):
+        m = metric(arm, name)
+        base = m["baseline"]
+        assert base["source"] == "live, interleaved" and base["target"] == "lab-x86"
+        assert len(base["samples"]) == len(m["samples"]) >= 5  # interleaved rounds
+        assert base["ratio"] < 0.7 and base["significant"] is True  # qemu-user emulation is far slower
+    x86 = metric(records_of(run_dir, "lab-x86")["PERF-WL-001"], "workload.bench-l3.compress_mb_s")
+    assert x86["baseline"] is None and all(s > 0 for s in x86["samples"])
+    certify = json.loads((run_dir / "run.json").read_text())["certify"]
+    assert [(s["suite"], s["target"]) for s in certify["sub_runs"]] == [("perf", "lab-x86"), ("perf", "lab-arm64")]
+    assert all(s["deploy"]["teardown"] == ["stopped and uninstalled"] for s in certify["sub_runs"])
+    compat = [r for k, r in records_of(run_dir, "lab-arm64").items() if k.startswith("COMPAT-")]
+    assert not [r for r in compat if r["outcome"] in ("failed", "error")]
+
+
+def test_live_baseline_with_ports_on_a_shared_network_is_refused_clearly(lab_inventory, tmp_path):
+    """The lab's targets share one network: redis on the live baseline holds 6379, so arm64 cannot
+    deploy it. That is a CERTIFY-DEPLOY-PERF error naming the port, never a measurement of the wrong server."""
+    run_dir = tmp_path / "redis-live"
+    done = xch("certify", str(REDIS), "--targets", "lab-arm64,lab-x86", "--inventory", str(lab_inventory),
+               "--run-dir", str(run_dir), "--perf-baseline", "live", "--suites", "perf", "--json")
+    assert done.returncode == 3, done.stderr[-3000:]
+    deploy = records_of(run_dir, "lab-arm64")["CERTIFY-DEPLOY-PERF"]
+    assert deploy["outcome"] == "error" and "[6379]" in deploy["reason"] and "already in use" in deploy["reason"]
+    assert "PERF-WL-001" not in records_of(run_dir, "lab-arm64")
+    assert records_of(run_dir, "lab-x86")["PERF-WL-001"]["outcome"] == "passed"
+    verdicts = {t["target"]: t["verdict"] for t in json.loads(done.stdout)["targets"]}
+    assert verdicts == {"lab-arm64": "pending", "lab-x86": "compatible"}
