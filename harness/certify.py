@@ -30,12 +30,13 @@ from typing import Any
 
 from harness import runs
 from harness.cliutil import project_dir
-from harness.deploy import deployed
+from harness.deploy import deployed, remove
 from harness.errors import InputError, XchError
 from harness.inventory import Inventory, Target
 from harness.product import Product
 from harness.runner import RunRequest, run_suite
 
+COMPAT_SUITE = "compat"
 PERF_PRODUCT_CHECKS = Path("suites") / "perf" / "test_product.py"
 MIGRATION_SUITE = "migration"
 SUB_RUNS = "suites"
@@ -115,32 +116,97 @@ class Certification:
     _conns: dict[str, Any] = field(default_factory=dict)
 
     # -- orchestration -----------------------------------------------------------------------------
-    def run(self) -> None:
-        for suite in self.plan.suites:
-            getattr(self, f"_run_{suite}")()
-        self._record_in_run_json()
+    def run(self, resume: bool = False) -> None:
+        """Run the planned suites; with `resume`, only what an interrupted certification left undone
+        (compat of targets it did not finish, and each suite on targets without a finished run)."""
+        interrupted = True
+        try:
+            if resume:
+                self._resume_compat()
+            for suite in self.plan.suites:
+                done = self._done(suite) if resume else set()
+                getattr(self, f"_run_{suite}")([t for t in self.targets if t.name not in done])
+            interrupted = False
+        finally:
+            self._record_in_run_json(finished=resume and not interrupted)
 
-    def _run_perf(self) -> None:
+    def _done(self, suite: str) -> set[str]:
+        """Targets where `suite` ran to the end: deployed, recorded, and nothing ended in error."""
+        latest = runs.latest_records(runs.read_results(self.run_dir).records)
+        deployed_ok = {r["target"] for r in latest
+                       if r["check_id"] == f"CERTIFY-DEPLOY-{suite.upper()}" and r["outcome"] == "passed"}
+        recorded = {r["target"] for r in latest if r.get("suite") == suite and not r["check_id"].startswith("CERTIFY-")}
+        errored = {r["target"] for r in latest if r.get("suite") == suite and r["outcome"] == "error"}
+        return (deployed_ok & recorded) - errored
+
+    def _resume_compat(self) -> None:
+        """Compat again, whole, on each target the interrupted run did not finish (the lifecycle checks
+        depend on each other, so a half-done target starts over), after removing what it left behind."""
+        latest = runs.latest_records(runs.read_results(self.run_dir).records)
+        compat = [r for r in latest if r.get("suite", "compat") == "compat" and r["check_id"].startswith("COMPAT-")]
+        finished = {r["target"] for r in compat if r["check_id"] == "COMPAT-RESIDUE-001"}
+        finished -= {r["target"] for r in compat if r["outcome"] == "error"}
+        for target in (t for t in self.targets if t.name not in finished):
+            say(f"compat on {target.name}: not finished before; removing what it left of {self.product.id}, "
+                "then running it again")
+            try:
+                left = remove(self._connect(target), self._facts_of(target), self.product)
+            finally:
+                self._close(target)
+            if left:
+                say(f"compat on {target.name}: {'; '.join(left)}")
+            request = RunRequest(suite=COMPAT_SUITE, targets=target.name, product=str(self.product.path),
+                                 inventory=self.inventory_files, run_dir=self._sub_dir("compat", target))
+            self._suite_run("compat", target, request, {"resumed": True})
+
+    def _run_perf(self, pending: list[Target]) -> None:
         base = self.plan.baseline
-        others = [t for t in self.targets if base is None or t.name != base.name]
+        others = [t for t in pending if base is None or t.name != base.name]
         if base is None:
             for target in others:
                 self._deployed_run("perf", target, self._perf_request(target), start=True)
         elif self.plan.perf_baseline == "live":
-            self._run_perf_live(base, others)
+            if others or base.name in {t.name for t in pending}:
+                self._run_perf_live(base, others, measure_base=base.name in {t.name for t in pending})
         else:
             self._run_perf_stored(base, others)
 
     def _perf_request(self, target: Target, **baseline: str) -> RunRequest:
         return RunRequest(suite=str(project_dir() / PERF_PRODUCT_CHECKS), targets=target.name,
                           product=str(self.product.path), inventory=self.inventory_files,
-                          perf_criteria=self.plan.perf_criteria,
-                          run_dir=self.run_dir / SUB_RUNS / f"perf-{target.name}", **baseline)
+                          perf_criteria=self.plan.perf_criteria, run_dir=self._sub_dir("perf", target), **baseline)
+
+    def _sub_dir(self, suite: str, target: Target) -> Path:
+        """A fresh folder for a sub-run (a resumed certification never reuses an earlier one's)."""
+        path, n = self.run_dir / SUB_RUNS / f"{suite}-{target.name}", 1
+        while path.exists():
+            n += 1
+            path = self.run_dir / SUB_RUNS / f"{suite}-{target.name}-{n}"
+        return path
+
+    def _finished_sub_run(self, suite: str, target: Target) -> Path | None:
+        """The newest finished sub-run of `suite` on `target` that recorded something (for a stored baseline)."""
+        found = []
+        for path in (self.run_dir / SUB_RUNS).glob(f"{suite}-{target.name}*"):
+            if path.name != f"{suite}-{target.name}" and not path.name[len(f"{suite}-{target.name}-"):].isdigit():
+                continue
+            try:
+                if runs.load_run(path).get("status") == "finished" and runs.read_results(path).records:
+                    found.append(path)
+            except XchError:
+                continue
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
     def _run_perf_stored(self, base: Target, others: list[Target]) -> None:
-        """The baseline measured alone first; every other target compared with its stored samples."""
-        request = self._perf_request(base)
-        stored = request.run_dir if self._deployed_run("perf", base, request, start=True) else None
+        """The baseline measured alone first; every other target compared with its stored samples.
+        A resumed certification reuses the baseline's finished run."""
+        selected = {t.name for t in self.targets}
+        stored = None
+        if base.name in self._done("perf") or base.name not in selected:
+            stored = self._finished_sub_run("perf", base)
+        if stored is None and (others or base.name in selected):
+            request = self._perf_request(base)
+            stored = request.run_dir if self._deployed_run("perf", base, request, start=True) else None
         for target in others:
             if stored is None:
                 self.plan.notes.append(f"perf on {target.name}: no baseline samples (the baseline run on "
@@ -150,14 +216,15 @@ class Certification:
                 request = self._perf_request(target, baseline_run=str(stored), baseline=base.name)
             self._deployed_run("perf", target, request, start=True)
 
-    def _run_perf_live(self, base: Target, others: list[Target]) -> None:
+    def _run_perf_live(self, base: Target, others: list[Target], measure_base: bool = True) -> None:
         """The product stays up on the baseline while each other target is measured interleaved with it
         (--perf-baseline live): the targets must not share a network, or the product's ports collide."""
         verb = "installing and starting" if self.product.lifecycle.has_service else "installing"
         say(f"perf: {verb} {self.product.id} on the baseline {base.name} (kept: live baseline)")
         try:
             with deployed(self._connect(base), self._facts_of(base), self.product, start=True) as info:
-                if base.name in {t.name for t in self.targets}:
+                if measure_base and base.name in {t.name for t in self.targets}:
+                    self._record_deploy("perf", base, info)
                     self._suite_run("perf", base, self._perf_request(base), info)
                 for target in others:
                     self._deployed_run("perf", target, self._perf_request(target, baseline=base.name), start=True)
@@ -168,21 +235,24 @@ class Certification:
         finally:
             self._close(base)
 
-    def _run_migration(self) -> None:
+    def _run_migration(self, pending: list[Target]) -> None:
         base = self.plan.baseline
         assert base is not None and self.product.parity_file is not None
+        others = [t for t in pending if t.name != base.name]
+        if not others:
+            return
         say(f"migration: installing {self.product.id} on the parity source {base.name}")
         try:
             with deployed(self._connect(base), self._facts_of(base), self.product, start=False):
-                for target in (t for t in self.targets if t.name != base.name):
+                for target in others:
                     request = RunRequest(suite=MIGRATION_SUITE, targets=target.name, product=str(self.product.path),
                                          inventory=self.inventory_files,
                                          env={"XCH_PARITY_FILE": str(self.product.parity_file),
                                               "XCH_PARITY_SOURCE": base.name},
-                                         run_dir=self.run_dir / SUB_RUNS / f"migration-{target.name}")
+                                         run_dir=self._sub_dir("migration", target))
                     self._deployed_run("migration", target, request, start=False)
         except XchError as exc:
-            for target in (t for t in self.targets if t.name != base.name):
+            for target in others:
                 self._deploy_failed("migration", target, f"parity source {base.name}: {exc.message}")
         finally:
             self._close(base)
@@ -195,6 +265,7 @@ class Certification:
         try:
             with deployed(self._connect(target), self._facts_of(target), self.product, start=start) as info:
                 say(f"{suite} on {target.name}: deployed in {time.monotonic() - began:.0f}s; running the suite")
+                self._record_deploy(suite, target, info)
                 return self._suite_run(suite, target, request, info)
         except XchError as exc:
             self._deploy_failed(suite, target, exc.message)
@@ -210,6 +281,8 @@ class Certification:
                               "exit_code": outcome.exit_code,
                               "deploy": info})  # the same dict: its teardown is filled in when it ends
         self._merge(suite, outcome.run_dir, outcome.records)
+        if outcome.interrupted:  # stop here; the `with deployed` around this still removes the product
+            raise KeyboardInterrupt
         return bool(outcome.records)
 
     # -- records -----------------------------------------------------------------------------------
@@ -217,6 +290,11 @@ class Certification:
         """Append the sub-run's records of selected targets to the certification's results.jsonl."""
         selected = {t.name for t in self.targets}
         relative = str(sub_dir.relative_to(self.run_dir))
+        for name in selected:  # a target the certification had no facts of yet (compat resumed on it)
+            mine, theirs = self.run_dir / "facts" / f"{name}.json", sub_dir / "facts" / f"{name}.json"
+            if theirs.is_file() and not mine.is_file():
+                mine.parent.mkdir(exist_ok=True)
+                runs.atomic_write_text(mine, theirs.read_text(encoding="utf-8"))
         for record in records:
             if record.get("target") in selected:
                 runs.append_record(self.run_dir, {**record, "suite": suite, "sub_run": relative})
@@ -227,18 +305,34 @@ class Certification:
         if target.name not in {t.name for t in self.targets}:
             self.plan.notes.append(f"{suite}: baseline {target.name} could not be deployed: {reason}")
             return
+        self._deploy_record(suite, target, "error", f"the {suite} suite could not run: {reason}", {})
+
+    def _record_deploy(self, suite: str, target: Target, info: dict[str, Any]) -> None:
+        """The product is up for the suite on a selected target: a passed CERTIFY-DEPLOY record (which
+        also supersedes an earlier attempt's error when a certification is resumed)."""
+        if target.name in {t.name for t in self.targets}:
+            self._deploy_record(suite, target, "passed", "", {k: info.get(k) for k in
+                                                              ("packages", "started", "install_s", "start_s", "notes")})
+
+    def _deploy_record(self, suite: str, target: Target, outcome: str, reason: str, evidence: dict[str, Any]) -> None:
         runs.append_record(self.run_dir, {
             "run_id": self.run_dir.name, "target": target.name, "check_id": f"CERTIFY-DEPLOY-{suite.upper()}",
-            "level": "mandatory", "outcome": "error", "suite": suite, "duration_s": 0.0, "started_at": runs.utc_now(),
-            "test_id": f"certify::deploy[{suite}-{target.name}]",
-            "reason": f"the {suite} suite could not run: {reason}", "evidence": {}, "metrics": []})
+            "level": "mandatory", "outcome": outcome, "suite": suite, "duration_s": 0.0, "started_at": runs.utc_now(),
+            "test_id": f"certify::deploy[{suite}-{target.name}]", "reason": reason, "evidence": evidence,
+            "metrics": []})
 
-    def _record_in_run_json(self) -> None:
+    def _record_in_run_json(self, finished: bool) -> None:
+        """The certification's part of run.json (sub-runs of earlier attempts kept); a resumed
+        certification that completed is finished as a whole, whatever its first attempt was."""
         run = runs.load_run(self.run_dir)
         latest = runs.latest_records(runs.read_results(self.run_dir).records)
+        earlier = (run.get("certify") or {}).get("sub_runs", [])
         run["certify"] = {"product": self.product.id, "suites": ["compat", *self.plan.suites],
                           "baseline": self.plan.baseline.name if self.plan.baseline else None,
-                          "sub_runs": self.sub_runs, "notes": self.plan.notes}
+                          "sub_runs": [*earlier, *self.sub_runs], "notes": self.plan.notes}
+        run["facts"] = {**runs.collect_facts(self.run_dir), **(run.get("facts") or {})}
+        if finished:
+            run["status"], run["ended_at"] = "finished", runs.utc_now()
         run["summary"] = runs.counts(latest)
         runs.atomic_write_json(self.run_dir / runs.RUN_JSON, run)
         runs.write_junit(self.run_dir, latest)

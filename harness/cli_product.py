@@ -16,6 +16,7 @@ namespace, so two targets cannot run the same service port at once.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("product", metavar="PRODUCT", help="product folder or product.toml")
     inventory_options(p)
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: results/<run-id>)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="finish an interrupted certification: compat again on targets it did not finish, "
+                        "each suite where it did not run to the end")
     p.add_argument("-n", dest="workers", type=int, default=None, metavar="N",
                    help="parallel workers for the compat suite, one target each (not on the built-in lab: shared network)")
     p.add_argument("--suites", metavar="LIST", default=None,
@@ -143,13 +147,38 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 # -- certify ------------------------------------------------------------------------------------------
 
 def cmd_certify(args: argparse.Namespace) -> int:
+    """Compat, then the planned suites; SIGTERM/SIGINT stop it cleanly (the deployed product is
+    removed) and `--resume RUN_DIR` finishes what was left."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _certify(args)
+    except KeyboardInterrupt:
+        run = getattr(args, "_run_dir", None)
+        print("xch certify: interrupted" + (f"; finish it with: xch certify {args.product} --resume {run}"
+                                             if run else ""), file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _certify(args: argparse.Namespace) -> int:
     from harness import artifacts
-    from harness.certify import Certification, plan, say, sub_run_log_dirs
+    from harness.certify import Certification, plan, say
     from harness.inventory import load_inventory
     from harness.product import load_product, manifest_path
     from harness.runner import RunRequest, run_suite
 
     product = load_product(args.product)
+    if args.resume:
+        if args.run_dir:
+            raise InputError("--resume RUN_DIR and --run-dir DIR exclude each other")
+        recorded = _recorded_certification(Path(args.resume), product)
+        args.targets = args.targets or recorded.get("targets")
+        args.inventory = args.inventory or recorded.get("inventory")
     inventory_files = [str(Path(f).resolve()) for f in args.inventory or []]
     inventory = load_inventory([Path(f) for f in inventory_files] or None, project_dir())
     selected = inventory.select(args.targets or "*")
@@ -162,39 +191,65 @@ def cmd_certify(args: argparse.Namespace) -> int:
         print(f"xch certify: artifacts: {exc.message}", file=sys.stderr)
         if isinstance(exc, InputError):
             return exc.exit_code
-    request = RunRequest(suite=COMPAT_SUITE, targets=args.targets or "*",
-                         product=str(manifest_path(args.product).resolve()), inventory=inventory_files,
-                         workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
-    outcome = run_suite(request, quiet=args.json)
-    if not outcome.records and outcome.exit_code:
-        return outcome.exit_code
-    run_dir = outcome.run_dir
+    if args.resume:
+        run_dir = args._run_dir = Path(args.resume).resolve()
+    else:
+        request = RunRequest(suite=COMPAT_SUITE, targets=args.targets or "*",
+                             product=str(manifest_path(args.product).resolve()), inventory=inventory_files,
+                             workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
+        outcome = run_suite(request, quiet=args.json)
+        run_dir = args._run_dir = outcome.run_dir
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        if not outcome.records and outcome.exit_code:
+            return outcome.exit_code
     for note in suite_plan.notes:
         say(note)
     certification = Certification(product, inventory, run_dir, selected, suite_plan, inventory_files, quiet=args.json)
-    if suite_plan.suites:
-        certification.run()
+    if suite_plan.suites or args.resume:
+        certification.run(resume=bool(args.resume))
+    latest = runs.latest_records(runs.read_results(run_dir).records)
+    per_target, bundles = _bundles(run_dir, product, suite_plan.suites, {t.name for t in selected})
+    data = _certify_data(product, run_dir, per_target, bundles)
+    data.update(suites=["compat", *suite_plan.suites], notes=suite_plan.notes,
+                baseline=suite_plan.baseline.name if suite_plan.baseline else None,
+                sub_runs=certification.sub_runs, resumed=bool(args.resume))
+    emit(args, data, lambda: _certify_text(data))
+    return runs.exit_code_for([r for r in latest if r["target"] in per_target])
+
+
+def _recorded_certification(run_dir: Path, product: Any) -> dict[str, Any]:
+    """The arguments of the certification in `run_dir`, checked to be of this product."""
+    recorded = runs.load_run(run_dir).get("args", {})
+    if recorded.get("suite") != COMPAT_SUITE or not recorded.get("product"):
+        raise InputError(f"--resume {run_dir}: not a certification run folder (its suite is "
+                         f"{recorded.get('suite')!r})")
+    if Path(recorded["product"]).resolve() != product.path.resolve():
+        raise InputError(f"--resume {run_dir}: it certifies {recorded['product']}, not {product.path}")
+    return recorded
+
+
+def _bundles(run_dir: Path, product: Any, suites: list[str], selected: set[str]
+             ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """One evidence bundle per selected target, its checks in the order they ran (the order of
+    results.jsonl: compat's lifecycle order, then the other suites)."""
+    from harness.certify import sub_run_log_dirs
+
     loaded = runs.read_results(run_dir).records
-    latest = runs.latest_records(loaded)
     per_target: dict[str, list[dict[str, Any]]] = {}
-    for record in latest:
-        per_target.setdefault(record["target"], []).append(record)
-    # Checks in the order they ran (the order of results.jsonl): compat's lifecycle order, then the other suites.
+    for record in runs.latest_records(loaded):
+        if record["target"] in selected:
+            per_target.setdefault(record["target"], []).append(record)
     position = {runs.record_key(r): i for i, r in enumerate(loaded)}
     bundles = []
     for target, records in sorted(per_target.items()):
         records.sort(key=lambda r: position.get(runs.record_key(r), 0))
         bundles.append(write_bundle(run_dir, product.id, target, records, product_toml=product.path,
                                     extra={"certify_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
-                                           "suites": ["compat", *suite_plan.suites]},
+                                           "suites": ["compat", *suites]},
                                     extra_logs=sub_run_log_dirs(run_dir, target),
                                     submission=product.submission_files()))
-    data = _certify_data(product, run_dir, per_target, bundles)
-    data.update(suites=["compat", *suite_plan.suites], notes=suite_plan.notes,
-                baseline=suite_plan.baseline.name if suite_plan.baseline else None,
-                sub_runs=certification.sub_runs)
-    emit(args, data, lambda: _certify_text(data))
-    return runs.exit_code_for(latest)
+    return per_target, bundles
 
 
 def _certify_data(product: Any, run_dir: Path, per_target: dict[str, list[dict[str, Any]]],

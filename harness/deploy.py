@@ -19,9 +19,9 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from harness import artifacts
+from harness import artifacts, shell
 from harness.errors import InfraError
-from harness.lifecycle import Driver, Snapshot, tail
+from harness.lifecycle import WORK_PREFIX, Driver, Snapshot, tail
 from harness.product import Product
 
 
@@ -48,6 +48,9 @@ def deployed(conn: Any, facts: dict[str, Any], product: Product, start: bool = T
     life = product.lifecycle
     driver, reports = _driver(conn, facts, product)
     info: dict[str, Any] = {"target": conn.name, "packages": driver.package_names, "started": False, "notes": []}
+    if driver.installed():  # left by an interrupted run: start from a clean target, as compat does
+        info["notes"].append("removed a leftover installation first: " + "; ".join(driver.cleanup(None, [])))
+        driver, reports = _driver(conn, facts, product)
     before: Snapshot | None = None
     files: list[str] = []
     try:
@@ -83,3 +86,15 @@ def deployed(conn: Any, facts: dict[str, Any], product: Product, start: bool = T
             info["teardown"] = driver.cleanup(before, files)
         except Exception as exc:  # teardown is best effort and must not hide the suite's own outcome
             info["teardown"] = [f"teardown failed: {exc}"]
+
+
+def remove(conn: Any, facts: dict[str, Any], product: Product) -> list[str]:
+    """Stop and uninstall the product if it is installed, and remove the product's work folders, as an
+    interrupted run may have left them; returns what was done."""
+    driver, _ = _driver(conn, facts, product)
+    done = driver.cleanup(None, [])
+    stale = conn.run(f"ls -d {shell.quote(WORK_PREFIX + product.id)}.* 2>/dev/null", timeout=30).stdout.split()
+    if stale:
+        conn.run(shell.command("rm", "-rf", *stale), timeout=120)
+        done.append(f"removed {len(stale)} work folder(s) of an earlier run")
+    return done

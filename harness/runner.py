@@ -67,6 +67,7 @@ class RunOutcome:
     run_dir: Path
     records: list[dict[str, Any]]  # the latest record per (target, check)
     exit_code: int
+    interrupted: bool = False  # SIGTERM/SIGINT reached xch while the suite ran (and was passed on)
 
 
 def suite_path(suite: str) -> Path:
@@ -118,22 +119,24 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
     env = dict(os.environ, **request.env, XCH_COMMAND_LINE=json.dumps(sys.argv), XCH_RUN_ARGS=json.dumps(request.settings()))
     print(f"xch run {run_dir.name}: suite {suite.name} on {len(selected)} target(s): "
           f"{', '.join(t.name for t in selected)}" + (" (resume)" if request.resume else ""), file=sys.stderr)
-    returncode = _run_child(cmd, env, quiet)
+    returncode, interrupted = _run_child(cmd, env, quiet)
     latest = runs.latest_records(runs.read_results(run_dir).records)
-    return RunOutcome(run_dir, latest, _exit_code(returncode, latest, request.resume))
+    return RunOutcome(run_dir, latest, _exit_code(returncode, latest, request.resume), interrupted)
 
 
-def _run_child(cmd: list[str], env: dict[str, str], quiet: bool) -> int:
+def _run_child(cmd: list[str], env: dict[str, str], quiet: bool) -> tuple[int, bool]:
     """Run pytest; SIGTERM/SIGINT to xch reach it too, so a cancelled run stops instead of going on
-    unseen beside a later --resume."""
+    unseen beside a later --resume. Returns pytest's exit code and whether a signal was passed on."""
     proc = subprocess.Popen(cmd, env=env, cwd=project_dir(), stdout=sys.stderr if quiet else None)
+    received: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
+        received.append(signum)
         proc.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return proc.wait()
+        return proc.wait(), bool(received)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

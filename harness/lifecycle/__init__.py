@@ -34,6 +34,7 @@ from harness.errors import InfraError
 from harness.product import Product
 
 PROBE = Path(__file__).with_name("compat_probe.py")
+WORK_PREFIX = "/tmp/xch-compat-"  # + product id + ".XXXXXX": one private work folder per driver
 SSD_WRAPPER = Path(__file__).with_name("ssd_emulation_wrapper.sh")
 SSD = "/sbin/start-stop-daemon"
 SSD_MARK = "xch compat suite: qemu-user emulation accommodation"
@@ -108,7 +109,7 @@ class Driver:
         """A private work folder on the target, with the probe in it."""
         if self.workdir:
             return
-        result = self.run(shell.command("mktemp", "-d", f"/tmp/xch-compat-{self.product.id}.XXXXXX"), timeout=30)
+        result = self.run(shell.command("mktemp", "-d", f"{WORK_PREFIX}{self.product.id}.XXXXXX"), timeout=30)
         if not result.ok:
             raise InfraError(f"cannot create a work folder on {self.target.name}: {tail(result.stderr)}")
         self.workdir = result.stdout.strip()

@@ -221,3 +221,49 @@ def test_live_baseline_with_ports_on_a_shared_network_is_refused_clearly(lab_inv
     assert records_of(run_dir, "lab-x86")["PERF-WL-001"]["outcome"] == "passed"
     verdicts = {t["target"]: t["verdict"] for t in json.loads(done.stdout)["targets"]}
     assert verdicts == {"lab-arm64": "pending", "lab-x86": "compatible"}
+
+
+def test_an_interrupted_certification_is_resumed(lab_inventory, tmp_path):
+    """SIGTERM while compat runs on lab-x86 (after lab-arm64 finished): xch stops, says how to go on,
+    and `--resume` runs compat again on lab-x86 only (after removing what the killed run left), then
+    perf on both, and finishes one run folder the whitelist accepts."""
+    import signal
+    import time
+
+    from harness.whitelist.runfolder import read_run_folder
+
+    run_dir = tmp_path / "zstd"
+    args = [sys.executable, "-m", "harness.cli", "certify", str(PROJECT / "products" / "zstd"), "--targets",
+            "lab-arm64,lab-x86", "--inventory", str(lab_inventory), "--perf-baseline", "live", "--json"]
+    proc = subprocess.Popen([*args, "--run-dir", str(run_dir)], cwd=PROJECT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    results = run_dir / "results.jsonl"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.exists() and '"target":"lab-x86","check_id":"COMPAT-INSTALL-001"' in results.read_text():
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "certify ended before the moment to interrupt it"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert f"--resume {run_dir}" in err
+    done = subprocess.run([*args, "--resume", str(run_dir)], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=1200)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    assert "compat on lab-x86: not finished before" in done.stderr
+    assert "compat on lab-arm64: not finished" not in done.stderr  # its compat was complete
+    data = json.loads(done.stdout)
+    assert data["resumed"] is True
+    for target in ("lab-arm64", "lab-x86"):
+        recs = records_of(run_dir, target)
+        mandatory = {k: r for k, r in recs.items() if r["level"] == "mandatory"}
+        assert not [k for k, r in mandatory.items() if r["outcome"] in ("failed", "error")], mandatory
+        assert recs["COMPAT-RESIDUE-001"]["outcome"] == "passed" and recs["PERF-WL-001"]["outcome"] != "error"
+        assert recs["CERTIFY-DEPLOY-PERF"]["outcome"] == "passed"
+    assert records_of(run_dir, "lab-x86")["COMPAT-INSTALL-001"]["sub_run"] == "suites/compat-lab-x86"
+    assert not (run_dir / "suites" / "compat-lab-arm64").exists()
+    bundle = read_run_folder(run_dir)  # finished, facts for every target, every record valid
+    assert {r["target"] for r in bundle.records} == {"lab-arm64", "lab-x86"}
+    for entry in data["targets"]:
+        assert verify_bundle(run_dir / entry["bundle"]) == []
