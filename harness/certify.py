@@ -50,6 +50,12 @@ class SuitePlan:
     baseline: Target | None
     perf_criteria: str | None = None
     perf_baseline: str = "stored"  # or "live": the baseline stays up and is measured interleaved
+    unrunnable: dict[str, str] = field(default_factory=dict)  # suite the product asked for -> why it cannot run
+
+    def settings(self) -> dict[str, Any]:
+        """What `--resume` needs to carry on with the same plan (certify-plan.json in the run folder)."""
+        return {"suites": self.suites + list(self.unrunnable), "baseline": self.baseline.name if self.baseline else None,
+                "perf_baseline": self.perf_baseline, "perf_criteria": self.perf_criteria}
     notes: list[str] = field(default_factory=list)
 
 
@@ -78,10 +84,10 @@ def plan(product: Product, inventory: Inventory, requested: list[str] | None, ba
         chosen = found[0] if len(found) == 1 else None
     notes = []
     if "migration" in suites and product.parity_file is None:
-        notes.append("migration: the product declares no [migration] parity file: not run")
-        suites = [s for s in suites if s != "migration"]
-    if "migration" in suites and chosen is None:
-        notes.append("migration: no baseline target (the parity source): not run; give --baseline")
+        raise InputError(f"--suites migration: {product.path} declares no [migration] parity file to run")
+    unrunnable = {}
+    if "migration" in suites and chosen is None:  # asked for, cannot run: an error record per target says so
+        unrunnable["migration"] = "no baseline target to be the parity source: give --baseline SEL"
         suites = [s for s in suites if s != "migration"]
     if "perf" in suites and not product.workloads and "service" not in (product.extra.get("perf") or {}):
         notes.append("perf: the product declares no [[workloads]] and no [perf.service]: not run")
@@ -90,10 +96,11 @@ def plan(product: Product, inventory: Inventory, requested: list[str] | None, ba
         notes.append("perf: no baseline target: metrics are measured without a baseline comparison")
     if perf_criteria and not Path(perf_criteria).is_file():
         raise InputError(f"--perf-criteria {perf_criteria}: no such file")
+    perf_criteria = str(Path(perf_criteria).resolve()) if perf_criteria else None  # sub-runs start elsewhere
     if perf_baseline not in ("stored", "live"):
         raise InputError(f"--perf-baseline {perf_baseline}: expected stored or live")
     return SuitePlan(suites=list(suites), baseline=chosen, perf_criteria=perf_criteria, notes=notes,
-                     perf_baseline=perf_baseline)
+                     perf_baseline=perf_baseline, unrunnable=unrunnable)
 
 
 def say(message: str) -> None:
@@ -120,7 +127,11 @@ class Certification:
         """Run the planned suites; with `resume`, only what an interrupted certification left undone
         (compat of targets it did not finish, and each suite on targets without a finished run)."""
         interrupted = True
+        self._set_status("running")  # until the planned suites are done, the whitelist must not import it
         try:
+            for suite, why in self.plan.unrunnable.items():
+                for target in self.targets:
+                    self._deploy_record(suite, target, "error", f"the {suite} suite could not run: {why}", {})
             if resume:
                 self._resume_compat()
             for suite in self.plan.suites:
@@ -128,7 +139,7 @@ class Certification:
                 getattr(self, f"_run_{suite}")([t for t in self.targets if t.name not in done])
             interrupted = False
         finally:
-            self._record_in_run_json(finished=resume and not interrupted)
+            self._record_in_run_json(finished=not interrupted)
 
     def _done(self, suite: str) -> set[str]:
         """Targets where `suite` ran to the end: deployed, recorded, and nothing ended in error."""
@@ -151,6 +162,8 @@ class Certification:
                 "then running it again")
             try:
                 left = remove(self._connect(target), self._facts_of(target), self.product)
+            except XchError as exc:  # compat itself will record what is wrong with the target
+                left = [f"could not clean up: {exc.message}"]
             finally:
                 self._close(target)
             if left:
@@ -179,16 +192,17 @@ class Certification:
     def _sub_dir(self, suite: str, target: Target) -> Path:
         """A fresh folder for a sub-run (a resumed certification never reuses an earlier one's)."""
         path, n = self.run_dir / SUB_RUNS / f"{suite}-{target.name}", 1
-        while path.exists():
+        while path.exists():  # '@' cannot be in a target name, so lab-x86@2 is never lab-x86-2's folder
             n += 1
-            path = self.run_dir / SUB_RUNS / f"{suite}-{target.name}-{n}"
+            path = self.run_dir / SUB_RUNS / f"{suite}-{target.name}@{n}"
         return path
 
     def _finished_sub_run(self, suite: str, target: Target) -> Path | None:
         """The newest finished sub-run of `suite` on `target` that recorded something (for a stored baseline)."""
         found = []
-        for path in (self.run_dir / SUB_RUNS).glob(f"{suite}-{target.name}*"):
-            if path.name != f"{suite}-{target.name}" and not path.name[len(f"{suite}-{target.name}-"):].isdigit():
+        name = f"{suite}-{target.name}"
+        for path in (self.run_dir / SUB_RUNS).glob(f"{name}*"):
+            if path.name != name and not (path.name.startswith(name + "@") and path.name[len(name) + 1:].isdigit()):
                 continue
             try:
                 if runs.load_run(path).get("status") == "finished" and runs.read_results(path).records:
@@ -229,7 +243,7 @@ class Certification:
                 for target in others:
                     self._deployed_run("perf", target, self._perf_request(target, baseline=base.name), start=True)
         except XchError as exc:
-            for target in [base, *others]:
+            for target in [base, *others] if measure_base else others:
                 self._deploy_failed("perf", target, f"the live baseline {base.name} could not be deployed: "
                                                     f"{exc.message}")
         finally:
@@ -281,9 +295,15 @@ class Certification:
                               "exit_code": outcome.exit_code,
                               "deploy": info})  # the same dict: its teardown is filled in when it ends
         self._merge(suite, outcome.run_dir, outcome.records)
+        mine = [r for r in outcome.records if r.get("target") == target.name]
         if outcome.interrupted:  # stop here; the `with deployed` around this still removes the product
+            self._deploy_record(suite, target, "error", f"the {suite} suite was interrupted: resume it", {})
             raise KeyboardInterrupt
-        return bool(outcome.records)
+        if not mine or outcome.exit_code == 2:
+            self._deploy_record(suite, target, "error", f"the {suite} suite ran but recorded "
+                                f"{'nothing' if not mine else 'a usage error'} (exit {outcome.exit_code}); see "
+                                f"{outcome.run_dir.relative_to(self.run_dir)}", {})
+        return bool(mine)
 
     # -- records -----------------------------------------------------------------------------------
     def _merge(self, suite: str, sub_dir: Path, records: list[dict[str, Any]]) -> None:
@@ -321,6 +341,11 @@ class Certification:
             "test_id": f"certify::deploy[{suite}-{target.name}]", "reason": reason, "evidence": evidence,
             "metrics": []})
 
+    def _set_status(self, status: str) -> None:
+        run = runs.load_run(self.run_dir)
+        run["status"] = status
+        runs.atomic_write_json(self.run_dir / runs.RUN_JSON, run)
+
     def _record_in_run_json(self, finished: bool) -> None:
         """The certification's part of run.json (sub-runs of earlier attempts kept); a resumed
         certification that completed is finished as a whole, whatever its first attempt was."""
@@ -331,8 +356,8 @@ class Certification:
                           "baseline": self.plan.baseline.name if self.plan.baseline else None,
                           "sub_runs": [*earlier, *self.sub_runs], "notes": self.plan.notes}
         run["facts"] = {**runs.collect_facts(self.run_dir), **(run.get("facts") or {})}
-        if finished:
-            run["status"], run["ended_at"] = "finished", runs.utc_now()
+        run["status"] = "finished" if finished else "interrupted"
+        run["ended_at"] = runs.utc_now()
         run["summary"] = runs.counts(latest)
         runs.atomic_write_json(self.run_dir / runs.RUN_JSON, run)
         runs.write_junit(self.run_dir, latest)

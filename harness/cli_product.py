@@ -16,6 +16,7 @@ namespace, so two targets cannot run the same service port at once.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from harness.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, XchError
 from harness.evidence import write_bundle
 
 COMPAT_SUITE = "compat"
+PLAN_FILE = "certify-plan.json"  # the suites, baseline and perf options, for --resume
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="suites after compat: perf,migration or none (default: the product's [certify] suites)")
     p.add_argument("--baseline", metavar="SEL", default=None,
                    help="the x86 baseline (perf comparison, parity source); default: the one role=baseline target")
-    p.add_argument("--perf-baseline", choices=("stored", "live"), default="stored",
+    p.add_argument("--perf-baseline", choices=("stored", "live"), default=None,
                    help="stored (default): measure the baseline first, compare with its samples; live: keep the "
                         "product up on the baseline and measure interleaved (targets must not share a network)")
     p.add_argument("--perf-criteria", metavar="FILE", default=None,
@@ -179,12 +181,18 @@ def _certify(args: argparse.Namespace) -> int:
         recorded = _recorded_certification(Path(args.resume), product)
         args.targets = args.targets or recorded.get("targets")
         args.inventory = args.inventory or recorded.get("inventory")
+        earlier = _recorded_plan(Path(args.resume))  # the same plan, unless the command line says otherwise
+        if args.suites is None and earlier.get("suites") is not None:
+            args.suites = ",".join(earlier["suites"]) or "none"
+        args.baseline = args.baseline or earlier.get("baseline")
+        args.perf_baseline = args.perf_baseline or earlier.get("perf_baseline")
+        args.perf_criteria = args.perf_criteria or earlier.get("perf_criteria")
     inventory_files = [str(Path(f).resolve()) for f in args.inventory or []]
     inventory = load_inventory([Path(f) for f in inventory_files] or None, project_dir())
     selected = inventory.select(args.targets or "*")
     requested = None if args.suites is None else [s.strip() for s in args.suites.split(",")
                                                    if s.strip() and s.strip() != "none"]
-    suite_plan = plan(product, inventory, requested, args.baseline, args.perf_criteria, args.perf_baseline)
+    suite_plan = plan(product, inventory, requested, args.baseline, args.perf_criteria, args.perf_baseline or "stored")
     try:  # fetch before the run, so a missing package is reported once, up front
         artifacts.fetch_product(product)
     except XchError as exc:
@@ -194,9 +202,15 @@ def _certify(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = args._run_dir = Path(args.resume).resolve()
     else:
+        planned_dir = Path(args.run_dir) if args.run_dir else project_dir() / "results" / runs.new_run_id(COMPAT_SUITE)
+        if (planned_dir / runs.RESULTS).exists():
+            raise InputError(f"--run-dir {planned_dir}: this folder already holds a run; finish it with "
+                             f"xch certify {args.product} --resume {planned_dir}, or choose a new folder")
+        planned_dir.mkdir(parents=True, exist_ok=True)
+        runs.atomic_write_json(planned_dir / PLAN_FILE, suite_plan.settings())
         request = RunRequest(suite=COMPAT_SUITE, targets=args.targets or "*",
                              product=str(manifest_path(args.product).resolve()), inventory=inventory_files,
-                             workers=args.workers or 0, run_dir=Path(args.run_dir) if args.run_dir else None)
+                             workers=args.workers or 0, run_dir=planned_dir)
         outcome = run_suite(request, quiet=args.json)
         run_dir = args._run_dir = outcome.run_dir
         if outcome.interrupted:
@@ -206,7 +220,7 @@ def _certify(args: argparse.Namespace) -> int:
     for note in suite_plan.notes:
         say(note)
     certification = Certification(product, inventory, run_dir, selected, suite_plan, inventory_files, quiet=args.json)
-    if suite_plan.suites or args.resume:
+    if suite_plan.suites or suite_plan.unrunnable or args.resume:
         certification.run(resume=bool(args.resume))
     latest = runs.latest_records(runs.read_results(run_dir).records)
     per_target, bundles = _bundles(run_dir, product, suite_plan.suites, {t.name for t in selected})
@@ -227,6 +241,14 @@ def _recorded_certification(run_dir: Path, product: Any) -> dict[str, Any]:
     if Path(recorded["product"]).resolve() != product.path.resolve():
         raise InputError(f"--resume {run_dir}: it certifies {recorded['product']}, not {product.path}")
     return recorded
+
+
+def _recorded_plan(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / PLAN_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the certification's plan: {exc}") from None
 
 
 def _bundles(run_dir: Path, product: Any, suites: list[str], selected: set[str]

@@ -324,11 +324,23 @@ def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
         if artifacts and arch not in provided and "all" not in provided:
             problems.add("[[artifacts]]", f"platform arch {arch} is declared but no artifact has arch = \"{arch}\"")
     _suite_sections(data, source, problems)
+    certify_suites, parity_file = _certify_suites(data, problems), _parity_file(data, source, problems)
+    if "migration" in certify_suites and "parity" not in (data.get("migration") or {}):
+        problems.add("[certify].suites", "asks for migration but the manifest has no [migration] parity file")
     return Product(id=pid, vendor=vendor, name=name, version=version, category=category, contact=contact,
                    platforms=platforms, artifacts=artifacts, lifecycle=lifecycle, smoke=smoke,
                    workloads=[w for w in workloads if isinstance(w, dict)], path=source,
                    extra={k: data[k] for k in PASSTHROUGH if k in data and k != "workloads"},
-                   certify_suites=_certify_suites(data, problems), parity_file=_parity_file(data, source, problems))
+                   certify_suites=certify_suites, parity_file=parity_file)
+
+
+def _inside(path: Path, folder: Path, where: str, problems: _Problems) -> bool:
+    """Files the manifest refers to are uploaded to targets and copied into evidence bundles: they
+    must be the submission's own, inside its folder, never a path elsewhere on the controller."""
+    if not path.is_relative_to(folder.resolve()):
+        problems.add(where, f"must be a file inside the product folder {folder}, got {path}")
+        return False
+    return True
 
 
 def _certify_suites(data: dict, problems: _Problems) -> list[str]:
@@ -356,6 +368,8 @@ def _parity_file(data: dict, source: Path, problems: _Problems) -> Path | None:
     if not name:
         return None
     path = (source.parent / name).resolve()
+    if not _inside(path, source.parent, "[migration].parity", problems):
+        return None
     if not path.is_file():
         problems.add("[migration].parity", f"no such file: {path}")
         return None
@@ -569,7 +583,9 @@ def _smoke(data: dict, folder: Path, problems: _Problems) -> list[SmokeTest]:
         if "script" in item:
             rel = _text(item, "script", w, problems, form="a script path relative to the product folder")
             script = (folder / rel).resolve() if rel else None
-            if script is not None and not script.is_file():
+            if script is not None and not _inside(script, folder, f"{w}.script", problems):
+                script = None
+            elif script is not None and not script.is_file():
                 problems.add(f"{w}.script", f"no such file: {script}")
                 script = None
         expect_output = item.get("expect_output", "")

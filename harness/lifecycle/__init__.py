@@ -4,8 +4,9 @@ The compat suite checks each step; `xch certify` (harness.deploy) uses the same 
 product up before the perf and migration suites measure it, and to remove it afterwards.
 
 Every command text is built with harness.shell from argv lists; the only manifest values that
-reach a shell as commands are the explicit command fields (lifecycle start/stop/restart/status,
-a command health probe, smoke tests), which are the vendor's commands by definition.
+reach a shell as commands are the explicit command fields (lifecycle install/uninstall/start/stop/
+restart/status, a command health probe, smoke test commands) and the submission's smoke scripts,
+which are the vendor's commands by definition.
 
 Lifecycle defaults, because the lab has no systemd and real fleets mix both:
 - systemd is used when it manages the target (`/run/systemd/system` exists, as sd_booted() checks;

@@ -186,12 +186,12 @@ class PerfCheck:
         timeout = settings.seconds + 60
 
         def measure() -> dict[str, float]:
-            port = 20000 + secrets.randbelow(40000)
-            peer.run(micro.peer_server_command(address, port), 30)
+            port, token = 20000 + secrets.randbelow(40000), secrets.token_hex(8)
+            peer.run(micro.peer_server_command(address, port, token), 30)
             try:
                 out = self.side.run(micro.peer_client_command(address, port, settings.seconds), timeout)
             finally:
-                peer.conn.run(micro.peer_stop_command(port), timeout=30)
+                peer.conn.run(micro.peer_stop_command(port, token), timeout=30)
             try:
                 return micro.parse_iperf3(out, micro.PEER_METRIC.name)
             except ParseError as exc:

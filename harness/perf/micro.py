@@ -233,18 +233,19 @@ PEER_METRIC = MetricSpec("net.peer_tcp", "Gbit/s", "higher",
                          "the NICs and the path between them)")
 
 
-def peer_server_command(address: str, port: int) -> str:
+def peer_server_command(address: str, port: int, token: str) -> str:
     """On the peer: a one-off iperf3 server bound to the address the target reaches it by, daemonised,
     with a pid file so it can be killed when the client never came."""
-    return shell.command("iperf3", "-s", "-B", address, "-p", port, "-1", "-D", "-I", peer_pidfile(port))
+    return shell.command("iperf3", "-s", "-B", address, "-p", port, "-1", "-D", "-I", peer_pidfile(port, token))
 
 
-def peer_pidfile(port: int) -> str:
-    return f"/tmp/xch-iperf3-peer-{port}.pid"
+def peer_pidfile(port: int, token: str) -> str:
+    """Unpredictable (`token` is random), so nobody can plant the file a root shell later reads and kills by."""
+    return f"/tmp/xch-iperf3-peer-{port}-{token}.pid"
 
 
-def peer_stop_command(port: int) -> str:
-    pidfile = shell.quote(peer_pidfile(port))
+def peer_stop_command(port: int, token: str) -> str:
+    pidfile = shell.quote(peer_pidfile(port, token))
     return f"[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}; true"
 
 

@@ -396,7 +396,11 @@ class SSHConnection:
             self._sftp_put(local, remote)
         else:
             staging = f"/tmp/.xch-put-{secrets.token_hex(8)}"
-            self._sftp_put(local, staging)
+            try:
+                self._sftp_put(local, staging)
+            except TransportError:
+                self.run(f"rm -f {shell.quote(staging)}", timeout=60)  # a partial upload
+                raise
             moved = self.run(f"mv -f {shell.quote(staging)} {shell.quote(remote)} && chown 0:0 {shell.quote(remote)}",
                              timeout=120)
             if not moved.ok:
@@ -411,7 +415,7 @@ class SSHConnection:
             self._sftp_get(remote, local)
         else:
             staging = f"/tmp/.xch-get-{secrets.token_hex(8)}"
-            copied = self.run(f"cp {shell.quote(remote)} {shell.quote(staging)} && "
+            copied = self.run(f"(umask 077 && cp {shell.quote(remote)} {shell.quote(staging)}) && "
                               f"chown {shell.quote(self.target.user)} {shell.quote(staging)}", timeout=120)
             try:
                 if not copied.ok:

@@ -267,3 +267,29 @@ def test_an_interrupted_certification_is_resumed(lab_inventory, tmp_path):
     assert {r["target"] for r in bundle.records} == {"lab-arm64", "lab-x86"}
     for entry in data["targets"]:
         assert verify_bundle(run_dir / entry["bundle"]) == []
+
+
+def test_a_suite_that_cannot_run_is_an_error_on_each_target(lab_inventory, tmp_path):
+    """Asked for, not run, never silent: migration without a baseline (nothing to be the parity source),
+    and perf whose sub-run refuses its criteria file (it records nothing)."""
+    alone = tmp_path / "alone.toml"  # lab-x86 without its role=baseline label: no baseline in the inventory
+    alone.write_text('[[target]]\nname = "lab-x86"\nhost = "127.0.0.3"\nport = 2202\nuser = "root"\n'
+                     'identity_file = "/var/lib/xch/lab/id_ed25519"\nknown_hosts = "/var/lib/xch/lab/known_hosts"\n')
+    run_dir = tmp_path / "redis"
+    done = xch("certify", str(REDIS), "--targets", "lab-x86", "--inventory", str(alone), "--run-dir", str(run_dir),
+               "--suites", "migration", "--json")
+    assert done.returncode == 3, done.stderr[-2000:]
+    deploy = records_of(run_dir, "lab-x86")["CERTIFY-DEPLOY-MIGRATION"]
+    assert deploy["outcome"] == "error" and "no baseline target" in deploy["reason"]
+    assert json.loads(done.stdout)["targets"][0]["verdict"] == "pending"
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+    bad = tmp_path / "bad-criteria.toml"
+    bad.write_text('[metrics."workload.*"]\nmin_ratio = "fast"\n')
+    run_dir = tmp_path / "zstd"
+    done = xch("certify", str(PROJECT / "products" / "zstd"), "--targets", "lab-x86", "--inventory",
+               str(lab_inventory), "--run-dir", str(run_dir), "--perf-criteria", str(bad), "--json")
+    assert done.returncode == 3, done.stderr[-2000:]
+    deploy = records_of(run_dir, "lab-x86")["CERTIFY-DEPLOY-PERF"]
+    assert deploy["outcome"] == "error" and "recorded nothing" in deploy["reason"], deploy
+    assert "min_ratio" in done.stderr  # the sub-run said what is wrong with the file

@@ -265,3 +265,18 @@ def test_smoke_test_is_a_command_or_a_script_of_the_submission(tmp_path):
     product = load_product(folder)
     assert product.smoke[-1].script == (folder / "smoke" / "check.sh").resolve() and product.smoke[-1].command == ""
     assert product.submission_files() == [(folder / "smoke" / "check.sh").resolve()]
+
+
+def test_files_the_manifest_refers_to_stay_inside_the_product_folder(tmp_path):
+    """They are uploaded to targets and copied into evidence bundles: never a file elsewhere."""
+    (tmp_path / "secret.txt").write_text("not the vendor's\n")
+    text = GOOD + ('\n[[smoke]]\nname = "escape"\nscript = "../secret.txt"\n'
+                   '\n[certify]\nsuites = ["migration"]\n\n[migration]\nparity = "/etc/hostname"\n')
+    found = problems_of(write(tmp_path, text))
+    assert any(p.startswith("[[smoke]][1].script: must be a file inside the product folder") for p in found), found
+    assert any(p.startswith("[migration].parity: must be a file inside the product folder") for p in found), found
+
+
+def test_migration_needs_a_parity_file(tmp_path):
+    found = problems_of(write(tmp_path, GOOD + '\n[certify]\nsuites = ["migration"]\n'))
+    assert any("asks for migration but the manifest has no [migration] parity file" in p for p in found), found
