@@ -122,6 +122,14 @@ class Certification:
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _conns: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def selected(self) -> set[str]:
+        """Names of the selected targets: only these get records in the certification."""
+        return {t.name for t in self.targets}
+
+    def _verb(self, start: bool) -> str:
+        return "installing and starting" if start and self.product.lifecycle.has_service else "installing"
+
     # -- orchestration -----------------------------------------------------------------------------
     def run(self, resume: bool = False) -> None:
         """Run the planned suites; with `resume`, only what an interrupted certification left undone
@@ -179,8 +187,9 @@ class Certification:
             for target in others:
                 self._deployed_run("perf", target, self._perf_request(target), start=True)
         elif self.plan.perf_baseline == "live":
-            if others or base.name in {t.name for t in pending}:
-                self._run_perf_live(base, others, measure_base=base.name in {t.name for t in pending})
+            measure_base = base.name in {t.name for t in pending}
+            if others or measure_base:
+                self._run_perf_live(base, others, measure_base=measure_base)
         else:
             self._run_perf_stored(base, others)
 
@@ -214,11 +223,10 @@ class Certification:
     def _run_perf_stored(self, base: Target, others: list[Target]) -> None:
         """The baseline measured alone first; every other target compared with its stored samples.
         A resumed certification reuses the baseline's finished run."""
-        selected = {t.name for t in self.targets}
         stored = None
-        if base.name in self._done("perf") or base.name not in selected:
+        if base.name in self._done("perf") or base.name not in self.selected:
             stored = self._finished_sub_run("perf", base)
-        if stored is None and (others or base.name in selected):
+        if stored is None and (others or base.name in self.selected):
             request = self._perf_request(base)
             stored = request.run_dir if self._deployed_run("perf", base, request, start=True) else None
         for target in others:
@@ -233,11 +241,10 @@ class Certification:
     def _run_perf_live(self, base: Target, others: list[Target], measure_base: bool = True) -> None:
         """The product stays up on the baseline while each other target is measured interleaved with it
         (--perf-baseline live): the targets must not share a network, or the product's ports collide."""
-        verb = "installing and starting" if self.product.lifecycle.has_service else "installing"
-        say(f"perf: {verb} {self.product.id} on the baseline {base.name} (kept: live baseline)")
+        say(f"perf: {self._verb(True)} {self.product.id} on the baseline {base.name} (kept: live baseline)")
         try:
             with deployed(self._connect(base), self._facts_of(base), self.product, start=True) as info:
-                if measure_base and base.name in {t.name for t in self.targets}:
+                if measure_base and base.name in self.selected:
                     self._record_deploy("perf", base, info)
                     self._suite_run("perf", base, self._perf_request(base), info)
                 for target in others:
@@ -273,8 +280,7 @@ class Certification:
 
     def _deployed_run(self, suite: str, target: Target, request: RunRequest, start: bool) -> bool:
         """Deploy on `target`, run the suite there, remove; False when it could not run."""
-        verb = "installing and starting" if start and self.product.lifecycle.has_service else "installing"
-        say(f"{suite} on {target.name}: {verb} {self.product.id}")
+        say(f"{suite} on {target.name}: {self._verb(start)} {self.product.id}")
         began = time.monotonic()
         try:
             with deployed(self._connect(target), self._facts_of(target), self.product, start=start) as info:
@@ -308,7 +314,7 @@ class Certification:
     # -- records -----------------------------------------------------------------------------------
     def _merge(self, suite: str, sub_dir: Path, records: list[dict[str, Any]]) -> None:
         """Append the sub-run's records of selected targets to the certification's results.jsonl."""
-        selected = {t.name for t in self.targets}
+        selected = self.selected
         relative = str(sub_dir.relative_to(self.run_dir))
         for name in selected:  # a target the certification had no facts of yet (compat resumed on it)
             mine, theirs = self.run_dir / "facts" / f"{name}.json", sub_dir / "facts" / f"{name}.json"
@@ -322,7 +328,7 @@ class Certification:
     def _deploy_failed(self, suite: str, target: Target, reason: str) -> None:
         say(f"{suite} on {target.name}: not run: {reason}")
         self.sub_runs.append({"suite": suite, "target": target.name, "run_dir": None, "error": reason})
-        if target.name not in {t.name for t in self.targets}:
+        if target.name not in self.selected:
             self.plan.notes.append(f"{suite}: baseline {target.name} could not be deployed: {reason}")
             return
         self._deploy_record(suite, target, "error", f"the {suite} suite could not run: {reason}", {})
@@ -330,7 +336,7 @@ class Certification:
     def _record_deploy(self, suite: str, target: Target, info: dict[str, Any]) -> None:
         """The product is up for the suite on a selected target: a passed CERTIFY-DEPLOY record (which
         also supersedes an earlier attempt's error when a certification is resumed)."""
-        if target.name in {t.name for t in self.targets}:
+        if target.name in self.selected:
             self._deploy_record(suite, target, "passed", "", {k: info.get(k) for k in
                                                               ("packages", "started", "install_s", "start_s", "notes")})
 
