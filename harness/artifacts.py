@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from harness.errors import InfraError, InputError
-from harness.locks import folder_lock
+from harness.core.errors import InfraError, InputError
+from harness.core.storage import atomic_write
+from harness.core.locks import folder_lock
 from harness.product import Artifact, Product
 
 INSPECT_VERSION = 2  # bump when the inspection output changes, so cached inspections are redone
@@ -167,9 +168,7 @@ class AptFetcher:
                 final = self.root / files[0].name
                 os.replace(files[0], final)
             index[spec] = final.name
-            tmp_index = self.index_path.with_suffix(".tmp")
-            tmp_index.write_text(json.dumps(index, indent=1, sort_keys=True))
-            os.replace(tmp_index, self.index_path)
+            atomic_write(self.index_path, json.dumps(index, indent=1, sort_keys=True))
             return final
 
 
@@ -522,10 +521,7 @@ def inspect_cached(fetched: Fetched, root: Path | None = None) -> dict[str, Any]
         except ValueError:
             pass
     report = inspect_artifact(fetched.path, fetched.artifact.type)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report))
-    os.replace(tmp, cached)
+    atomic_write(cached, json.dumps(report))
     return report
 
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core.storage import atomic_write, atomic_write_json
 from harness import runs
 from harness.cliutil import project_dir
 from harness.deploy import deployed, remove
-from harness.errors import InputError, XchError
+from harness.core.errors import InputError, XchError
 from harness.inventory import Inventory, Target
 from harness.product import Product
 from harness.runner import RunRequest, run_suite
@@ -320,7 +321,7 @@ class Certification:
             mine, theirs = self.run_dir / "facts" / f"{name}.json", sub_dir / "facts" / f"{name}.json"
             if theirs.is_file() and not mine.is_file():
                 mine.parent.mkdir(exist_ok=True)
-                runs.atomic_write_text(mine, theirs.read_text(encoding="utf-8"))
+                atomic_write(mine, theirs.read_text(encoding="utf-8"))
         for record in records:
             if record.get("target") in selected:
                 runs.append_record(self.run_dir, {**record, "suite": suite, "sub_run": relative})
@@ -350,7 +351,7 @@ class Certification:
     def _set_status(self, status: str) -> None:
         run = runs.load_run(self.run_dir)
         run["status"] = status
-        runs.atomic_write_json(self.run_dir / runs.RUN_JSON, run)
+        atomic_write_json(self.run_dir / runs.RUN_JSON, run)
 
     def _record_in_run_json(self, finished: bool) -> None:
         """The certification's part of run.json (sub-runs of earlier attempts kept); a resumed
@@ -365,7 +366,7 @@ class Certification:
         run["status"] = "finished" if finished else "interrupted"
         run["ended_at"] = runs.utc_now()
         run["summary"] = runs.counts(latest)
-        runs.atomic_write_json(self.run_dir / runs.RUN_JSON, run)
+        atomic_write_json(self.run_dir / runs.RUN_JSON, run)
         runs.write_junit(self.run_dir, latest)
 
     # -- connections and facts ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from harness.cliutil import emit as _emit
 from harness.cliutil import inventory_options, json_option
 from harness.cliutil import project_dir as _project_dir
 from harness.cliutil import table as _table
-from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, InputError, XchError
+from harness.core.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, InputError, XchError
 from harness.inventory import Inventory, Target, load_inventory
 
 # Modules that add their own subcommands with `register(sub)`.

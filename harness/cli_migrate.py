@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from harness.cliutil import emit, json_option, project_dir, table
-from harness.errors import EXIT_CHECKS_FAILED, EXIT_OK, InputError
+from harness.core.errors import EXIT_CHECKS_FAILED, EXIT_OK, InputError
+from harness.core.storage import atomic_write
 
 
 def _write_out(path: str, data: str | bytes) -> None:
@@ -26,16 +25,7 @@ def _write_out(path: str, data: str | bytes) -> None:
     target = Path(path)
     if target.is_dir():
         raise InputError(f"--out {path}: is a directory; give a file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is an ordinary file
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    atomic_write(target, data)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

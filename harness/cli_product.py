@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.core.storage import atomic_write_json
 from harness import runs
 from harness.cliutil import emit, inventory_options, json_option, project_dir, table
-from harness.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, XchError
+from harness.core.errors import EXIT_BAD_INPUT, EXIT_OK, InputError, XchError
 from harness.evidence import write_bundle
 
 COMPAT_SUITE = "compat"
@@ -207,7 +208,7 @@ def _certify(args: argparse.Namespace) -> int:
             raise InputError(f"--run-dir {planned_dir}: this folder already holds a run; finish it with "
                              f"xch certify {args.product} --resume {planned_dir}, or choose a new folder")
         planned_dir.mkdir(parents=True, exist_ok=True)
-        runs.atomic_write_json(planned_dir / PLAN_FILE, suite_plan.settings())
+        atomic_write_json(planned_dir / PLAN_FILE, suite_plan.settings())
         request = RunRequest(suite=COMPAT_SUITE, targets=args.targets or "*",
                              product=str(manifest_path(args.product).resolve()), inventory=inventory_files,
                              workers=args.workers or 0, run_dir=planned_dir)

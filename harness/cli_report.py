@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cliutil import project_dir, table
-from harness.errors import EXIT_OK, InputError
+from harness.core.errors import EXIT_OK, InputError
 
 DEFAULT_OUT = Path("reports") / "site"
 
@@ -40,11 +40,11 @@ def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    from harness.runs import atomic_write_text
+    from harness.core.storage import atomic_write
 
     if path.is_dir():
         raise InputError(f"--out {path}: is a folder; give a file name")
-    atomic_write_text(path, text)
+    atomic_write(path, text)
 
 
 # -- build -----------------------------------------------------------------------------------------

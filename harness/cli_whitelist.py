@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cliutil import emit, json_option, table
-from harness.errors import EXIT_CHECKS_FAILED, EXIT_OK, InputError
+from harness.core.errors import EXIT_CHECKS_FAILED, EXIT_OK, InputError
 
 STATUSES = ("compatible", "conditional", "incompatible", "pending")
 

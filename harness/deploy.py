@@ -19,8 +19,9 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from harness import artifacts, shell
-from harness.errors import InfraError
+from harness import artifacts
+from harness.core import shell
+from harness.core.errors import InfraError
 from harness.lifecycle import WORK_PREFIX, Driver, Snapshot, tail
 from harness.product import Product
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import tarfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.core.storage import atomic_file, atomic_write_json
 from harness import runs
 from harness.artifacts import digest_bytes, digests
 
@@ -102,23 +102,19 @@ def write_bundle(run_dir: Path, product_id: str, target: str, records: list[dict
     out_dir = run_dir / BUNDLE_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / bundle_name(product_id, target)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     top = final.name[: -len(".tar.gz")]
     now = int(time.time())
-    with tarfile.open(tmp, "w:gz") as tar:
+    with atomic_file(final) as fh, tarfile.open(fileobj=fh, mode="w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(f"{top}/{name}")
             info.size, info.mtime, info.mode = len(data), now, 0o644
             tar.addfile(info, io.BytesIO(data))
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
     entry = {"target": target, "product": product_id, "file": str(final.relative_to(run_dir)),
              "verdict": verdict(records), "files": len(files), **digests(final)}
     index_path = out_dir / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else []
     index = [e for e in index if (e.get("target"), e.get("product")) != (target, product_id)] + [entry]
-    runs.atomic_write_json(index_path, index)
+    atomic_write_json(index_path, index)
     return entry
 
 

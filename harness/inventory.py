@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 HOST_KEY_POLICIES = ("strict", "tofu")
 TRANSPORTS = ("ssh", "local")

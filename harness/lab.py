@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness.errors import LabError
-from harness.locks import folder_lock
+from harness.core.errors import LabError
+from harness.core.locks import folder_lock
 
 DEFAULT_LAB_DIR = Path("/var/lib/xch/lab")
 DEBIAN_SUITE = "bookworm"

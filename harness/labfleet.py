@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 from harness import lab
-from harness.errors import LabError
+from harness.core.errors import LabError
 
 LAB_KEY_NAME = "id_ed25519"
 IMAGE = "bookworm-amd64"

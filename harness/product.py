@@ -40,7 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.core.storage import atomic_write_json
+from harness.core.errors import InputError
 
 MANIFEST = "product.toml"
 CATEGORIES = ("operating-system", "database", "middleware", "office", "application", "driver", "tool",
@@ -609,10 +610,8 @@ def product_record(product: Product, digests: list[dict[str, Any]] | None = None
 
 
 def write_product_json(run_dir: Path, product: Product, digests: list[dict[str, Any]] | None = None) -> Path:
-    from harness import runs
-
     path = Path(run_dir) / "product.json"
-    runs.atomic_write_json(path, product_record(product, digests))
+    atomic_write_json(path, product_record(product, digests))
     return path
 
 

@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
+from harness.core.storage import atomic_write_json
 from harness import __version__, runs
-from harness.errors import XchError
+from harness.core.errors import XchError
 from harness.inventory import Inventory, Target, load_inventory, parse_shard, shard
 
 LEVELS = ("mandatory", "optional")
@@ -126,7 +127,7 @@ class _XchState:
         gathered = gather_facts(conn.run)
         self.facts[conn.name] = gathered
         if self.run_dir:
-            runs.atomic_write_json(self.run_dir / "facts" / f"{conn.name}.json", gathered)
+            atomic_write_json(self.run_dir / "facts" / f"{conn.name}.json", gathered)
 
     def close(self) -> None:
         for conn in self.connections.values():
@@ -482,7 +483,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         info["targets"] = [t.public_dict() for t in state.selected()]
     except pytest.UsageError:
         info["targets"] = []
-    runs.atomic_write_json(path, info)
+    atomic_write_json(path, info)
     if session.config.getoption("--product"):
         _record_product(session.config.getoption("--product"), state.run_dir)
 
@@ -527,4 +528,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         info["attempts"][-1]["ended_at"] = info["ended_at"]
         info["attempts"][-1]["pytest_exit"] = int(exitstatus)
     runs.write_junit(state.run_dir, latest)
-    runs.atomic_write_json(path, info)
+    atomic_write_json(path, info)

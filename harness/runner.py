@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import runs
 from harness.cliutil import project_dir
-from harness.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
+from harness.core.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
 from harness.inventory import load_inventory, parse_shard, shard
 
 

@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import secrets
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.errors import InputError
+from harness.core.errors import InputError
+from harness.core.storage import atomic_write
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 FINAL_OUTCOMES = ("passed", "failed", "skipped")  # what --resume does not run again
@@ -40,35 +40,6 @@ def new_run_id(suite: str) -> str:
     """Sortable, unique and readable: `20261121T061500Z-smoke-3fa2`."""
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in suite)[:40] or "run"
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{safe}-{secrets.token_hex(2)}"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, fsync, rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def append_record(run_dir: Path, record: dict[str, Any]) -> None:
@@ -224,7 +195,7 @@ def write_junit(run_dir: Path, records: list[dict[str, Any]]) -> Path:
                 ET.SubElement(case, "skipped", message=reason[:500])
     ET.indent(root)
     path = run_dir / JUNIT
-    atomic_write_text(path, '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
+    atomic_write(path, '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
     return path
 
 

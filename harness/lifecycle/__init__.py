@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import shell
+from harness.core import shell
 from harness.artifacts import Fetched
-from harness.errors import InfraError
+from harness.core.errors import InfraError
 from harness.product import Product
 
 PROBE = Path(__file__).with_name("compat_probe.py")

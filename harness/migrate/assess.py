@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.inventory import Inventory, Target
 from harness.migrate.collect import Snapshot, collect
 from harness.migrate.probe import probe_commands, probe_packages, probe_paths

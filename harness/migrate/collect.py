@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from harness import shell
+from harness.core import shell
 from harness.facts.gather import parse_sections
 from harness.transport.base import RunResult
 
@@ -246,7 +246,7 @@ def snapshot_from_sections(name: str, sections: dict[str, str], facts: dict[str,
 def collect(name: str, run: Callable[[str, float], RunResult], facts: dict[str, Any],
             extra_configs: list[str] = ()) -> Snapshot:  # type: ignore[assignment]
     """Run the collection script through `run` and parse it; a failing script is an infrastructure error."""
-    from harness.errors import InfraError
+    from harness.core.errors import InfraError
 
     result = run(collect_script(list(extra_configs)), COLLECT_TIMEOUT)
     if result.timed_out:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 ARCH_WORDS = re.compile(r"\b(?:x86_64|x86-64|amd64|aarch64|arm64|AArch64|i[3-6]86|loongarch64|riscv64)\b")
 TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b|"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from harness import shell
-from harness.errors import InfraError
+from harness.core import shell
+from harness.core.errors import InfraError
 from harness.transport.base import RunResult
 
 PROBE_TIMEOUT = 600.0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.inventory import Inventory, Target
 
 

@@ -22,8 +22,9 @@ from typing import Any, Callable, ContextManager
 
 import pytest
 
-from harness import shell, stats
-from harness.errors import InfraError
+from harness.core import shell
+from harness import stats
+from harness.core.errors import InfraError
 from harness.perf import EMULATION_NOTE, micro
 from harness.perf.baseline import StoredBaseline
 from harness.perf.criteria import Criteria, check_outcome, judge

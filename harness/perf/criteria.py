@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import stats
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 VERDICTS = ("passed", "failed", "inconclusive", "measured")
 DEFAULT_FILE = Path("whitelist") / "perf-criteria.toml"

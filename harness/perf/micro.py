@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from harness import shell
+from harness.core import shell
 from harness.perf.criteria import BenchSettings
 
 

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness.errors import InputError, XchError
+from harness.core.errors import InputError, XchError
 from harness.inventory import Inventory, load_inventory
 from harness.perf.baseline import StoredBaseline, load_stored, resolve_live
 from harness.perf.check import PerfCheck, Side

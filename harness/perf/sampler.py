@@ -17,7 +17,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import shell, stats
+from harness.core import shell
+from harness import stats
 
 WHOLE_DISK = re.compile(r"^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)$")
 

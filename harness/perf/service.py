@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness import shell, stats
-from harness.errors import InfraError
+from harness.core import shell
+from harness import stats
+from harness.core.errors import InfraError
 from harness.perf.workloads import ServiceConfig
 
 

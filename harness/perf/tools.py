@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness import shell
+from harness.core import shell
 
 INSTALL_TIMEOUT = 900.0
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"

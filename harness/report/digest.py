@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 from sqlalchemy.orm import aliased
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.whitelist import platforms as plat
 from harness.whitelist.schema import certificates, entries, platforms, product_versions, products, vendors
 

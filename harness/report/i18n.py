@@ -201,7 +201,7 @@ TABLES = {"status": STATUS, "level": LEVEL, "stage": STAGE, "kind": KIND, "outco
 
 def check_lang(lang: str) -> str:
     if lang not in LANGS:
-        from harness.errors import InputError
+        from harness.core.errors import InputError
 
         raise InputError(f"--lang {lang!r}: expected zh, en or both")
     return lang

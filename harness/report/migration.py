@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs as runlib
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 
 def _read_json(path: Path, what: str) -> Any:

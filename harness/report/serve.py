@@ -11,7 +11,7 @@ import functools
 import http.server
 from pathlib import Path
 
-from harness.errors import InfraError, InputError
+from harness.core.errors import InfraError, InputError
 
 HOST = "127.0.0.1"
 

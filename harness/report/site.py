@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.report import charts, i18n
 from harness.report.data import EXPIRING_DAYS, SiteData, counts_by, failed_checks, shift_days
 from harness.report.render import Renderer

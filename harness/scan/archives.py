@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Iterator
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz")
 ZIP_SUFFIXES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg")

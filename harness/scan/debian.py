@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.errors import InfraError
+from harness.core.errors import InfraError
 
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"

@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.scan.model import FINDING_FIELDS, SEVERITIES, ScanReport
 from harness.scan.rules import RULES
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.scan import archives, binary
 from harness.scan import patterns as P
 from harness.scan.model import Finding, ScanReport

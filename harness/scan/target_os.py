@@ -13,7 +13,7 @@ version in the release's OS/BaseOS repository) and release notes:
 
 from __future__ import annotations
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 GLIBC_BY_OS: dict[str, str] = {
     "openeuler-20.03": "2.28",

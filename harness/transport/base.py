@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.errors import InfraError
+from harness.core.errors import InfraError
 
 DEFAULT_COMMAND_TIMEOUT = 300.0
 DEFAULT_OUTPUT_LIMIT = 8 * 1024 * 1024  # bytes kept per stream; the rest is dropped with a marker

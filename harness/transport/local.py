@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import shell
+from harness.core import shell
 from harness.commandlog import CommandLog
 from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult

@@ -24,9 +24,9 @@ from typing import Callable
 
 import paramiko
 
-from harness import shell
+from harness.core import shell
 from harness.commandlog import CommandLog, Masker
-from harness.errors import HostKeyError, TransportError
+from harness.core.errors import HostKeyError, TransportError
 from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult
 

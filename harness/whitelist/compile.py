@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.whitelist import audit
 from harness.whitelist import platforms as plat
 from harness.whitelist.db import Database

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from harness.cliutil import project_dir
-from harness.errors import InfraError, InputError
+from harness.core.errors import InfraError, InputError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_LOCK_KEY = 0x5843485F574C  # "XCH_WL": the advisory lock every writer takes

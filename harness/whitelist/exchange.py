@@ -11,15 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from harness.errors import InputError
+from harness.core.errors import InputError
+from harness.core.storage import atomic_write
 from harness.whitelist import audit
 from harness.whitelist import platforms as plat
 from harness.whitelist.compile import _get_or_create, _replace_current, current_entry, platform_id
@@ -66,13 +65,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
 
 def write_export(rows: list[dict[str, Any]], fmt: str, out: Path) -> Path:
     payload = render(rows, fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
+    atomic_write(out, payload)
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cliutil import project_dir
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 STATUSES = ("compatible", "conditional", "incompatible", "pending")
 LEVELS = ("compatible", "validated")

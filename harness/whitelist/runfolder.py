@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 CATEGORIES = ("operating-system", "database", "middleware", "office", "application", "driver", "tool", "server",
               "chip", "storage", "network", "terminal")

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.whitelist import audit
 from harness.whitelist.policy import Policy
 from harness.whitelist.runfolder import canonical, sm3

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from harness.errors import XchError
+from harness.core.errors import XchError
 from harness.lifecycle import Driver, Snapshot
 from harness.product import Product, load_product
 

@@ -26,8 +26,9 @@ import time
 
 import pytest
 
-from harness import artifacts, shell
-from harness.errors import InfraError, InputError
+from harness import artifacts
+from harness.core import shell
+from harness.core.errors import InfraError, InputError
 from harness.lifecycle import describe_proc, tail
 
 MANDATORY = "mandatory"

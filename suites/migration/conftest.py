@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import XchError
+from harness.core.errors import XchError
 from harness.migrate.parity import ParitySpec, load_parity
 
 DEFAULT_PARITY = Path(__file__).parent / "parity" / "default.toml"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import XchError
+from harness.core.errors import XchError
 
 PLUGIN = "harness.perf.plugin"
 

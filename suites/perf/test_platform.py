@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import shell
+from harness.core import shell
 from harness.perf import micro
 from harness.perf.sampler import Sampler, resource_metrics
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import shell
+from harness.core import shell
 from harness.inventory import load_inventory
 from harness.transport import open_connection
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import artifacts
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "products"))
 from debbuild import HOST_TRUE, build_deb, newer_glibc_binary  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.inventory import Target, load_file, parse_shard, shard
 
 NO_SSH_CONFIG = Path("/nonexistent/ssh_config")

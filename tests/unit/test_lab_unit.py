@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import lab
-from harness.errors import LabError
+from harness.core.errors import LabError
 
 
 # ----------------------------------------------------------------- TOML

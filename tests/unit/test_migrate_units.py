@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.facts.gather import parse_sections
 from harness.migrate.assess import assess_snapshots
 from harness.migrate.collect import (collect_script, parse_cron, parse_proc_net_tcp, parse_ss,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.perf.criteria import Criteria, Criterion, Plan, check_outcome, judge, load_criteria
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.perf import sampler
 from harness.perf.check import run_span, timed_command
 from harness.perf.workloads import ExtractError, json_path_get, load_service_config, load_workloads

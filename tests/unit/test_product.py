@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import EXIT_BAD_INPUT, InputError
+from harness.core.errors import EXIT_BAD_INPUT, InputError
 from harness.product import CATEGORIES, load_product, product_record, write_product_json
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from harness import runs
+from harness.core.storage import atomic_write_json
 from harness.evidence import bundle_name, verdict, verify_bundle, write_bundle
 
 
@@ -32,10 +32,10 @@ def test_bundle_holds_the_evidence_and_verifies(tmp_path):
     run_dir = tmp_path / "run-1"
     (run_dir / "facts").mkdir(parents=True)
     (run_dir / "logs" / "t1").mkdir(parents=True)
-    runs.atomic_write_json(run_dir / "run.json", {"run_id": "run-1", "versions": {"xch": "0.1.0"}})
-    runs.atomic_write_json(run_dir / "facts" / "t1.json", {"arch": "aarch64", "glibc": "2.36"})
+    atomic_write_json(run_dir / "run.json", {"run_id": "run-1", "versions": {"xch": "0.1.0"}})
+    atomic_write_json(run_dir / "facts" / "t1.json", {"arch": "aarch64", "glibc": "2.36"})
     (run_dir / "logs" / "t1" / "commands.log").write_text("$ uname -m\naarch64\n")
-    runs.atomic_write_json(run_dir / "product.json", {"id": "p/1", "artifacts": [
+    atomic_write_json(run_dir / "product.json", {"id": "p/1", "artifacts": [
         {"arch": "aarch64", "file": "a.deb", "sha256": "1" * 64, "sm3": "2" * 64},
         {"arch": "x86_64", "file": "b.deb", "sha256": "3" * 64, "sm3": "4" * 64},
         {"arch": "all", "file": "c.deb", "sha256": "5" * 64, "sm3": "6" * 64}]})

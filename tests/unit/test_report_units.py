@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.report import charts, i18n
 from harness.report.render import Renderer, _svg
 from harness.report.site import js_json

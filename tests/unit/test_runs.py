@@ -8,8 +8,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.core.storage import atomic_write_json
 from harness import runs
-from harness.errors import InputError
+from harness.core.errors import InputError
 
 
 def rec(target, test, outcome, **extra):
@@ -76,8 +77,8 @@ def test_concurrent_appends_from_processes_never_interleave(tmp_path):
 
 
 def test_atomic_write_json_leaves_no_temp_files(tmp_path):
-    runs.atomic_write_json(tmp_path / "run.json", {"x": "信创"})
-    runs.atomic_write_json(tmp_path / "run.json", {"x": 2})
+    atomic_write_json(tmp_path / "run.json", {"x": "信创"})
+    atomic_write_json(tmp_path / "run.json", {"x": 2})
     assert json.loads((tmp_path / "run.json").read_text()) == {"x": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError
+from harness.core.errors import InputError
 from harness.scan import scan_path
 from harness.scan.rules import RULES
 

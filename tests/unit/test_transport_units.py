@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import shell
+from harness.core import shell
 from harness.inventory import Target
 from harness.transport.base import CommandFailed, CommandTimeout, RunResult
 from harness.transport.local import LocalConnection

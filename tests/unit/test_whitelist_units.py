@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from whitelist_lib import FIXTURES, POLICY, db_url, table_counts, wl  # noqa: E402,F401
 
-from harness.errors import InputError  # noqa: E402
+from harness.core.errors import InputError  # noqa: E402
 from harness.whitelist.evaluate import evaluate  # noqa: E402
 from harness.whitelist.policy import Policy, load_policy  # noqa: E402
 from harness.whitelist.runfolder import read_run_folder  # noqa: E402

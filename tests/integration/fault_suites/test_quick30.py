@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import shell
+from harness.core import shell
 
 T = 30  # seconds per command: these take milliseconds, but an emulated target can be slow
 

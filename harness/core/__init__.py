@@ -1,0 +1,8 @@
+"""The basics every stage shares, with no knowledge of targets, products or suites.
+
+- errors.py   exceptions that carry the documented exit codes (0 ok, 1 checks failed, 2 bad input, 3 infra)
+- storage.py  the one atomic file writer (temp file in the same folder, fsync, rename, fsync the folder)
+- locks.py    an flock on a folder, so processes that share it take turns
+- shell.py    the one place that builds shell command text (argv lists, quoted)
+- paths.py    the project folder (targets/, products/, results/, whitelist/)
+"""
