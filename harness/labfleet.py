@@ -27,6 +27,8 @@ from pathlib import Path
 import psutil
 
 from harness import lab
+
+from harness.lab import sshd
 from harness.core.errors import LabError
 
 LAB_KEY_NAME = "id_ed25519"
@@ -139,7 +141,7 @@ class LabFleet:
         for m in self.members:
             if m.netns:
                 self._make_netns(m)
-            lines += lab.host_key_lines(self.root, m.host, m.port)
+            lines += sshd.host_key_lines(self.root, m.host, m.port)
         self.known_hosts.write_text("\n".join(lines) + "\n")
         for m in self.members:
             self.start_sshd(m, wait=False)

@@ -65,13 +65,14 @@ class SpareSshd:
 
     def __init__(self, tmp_path: Path) -> None:
         from harness import lab
+        from harness.lab import sshd
 
         self.root = lab.lab_dir() / "images" / "bookworm-amd64"
         self.host = "127.0.0.3"
         self.port = free_port(self.host)
         self.pidfile = f"/run/sshd.fault-{self.port}.pid"
         self.known_hosts = tmp_path / "spare_known_hosts"
-        self.known_hosts.write_text("\n".join(lab.host_key_lines(self.root, self.host, self.port)) + "\n")
+        self.known_hosts.write_text("\n".join(sshd.host_key_lines(self.root, self.host, self.port)) + "\n")
 
     def target(self) -> dict:
         return {"name": "spare-x86", "host": self.host, "port": self.port, "user": "root", "identity_file": LAB_KEY,

@@ -1,0 +1,172 @@
+"""`xch lab up|status|down`: bring every lab target up (building images once), report, and take it down.
+
+Idempotent: targets already answering are left alone, a dead sshd is restarted, existing mounts are
+reused; `lab_down` stops every process inside an image, unmounts, and removes targets/lab.toml.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+from harness.core.errors import LabError
+from harness.core.storage import atomic_write
+from harness.lab.state import LabTarget, Progress, RootfsSpec, _locked, _stderr_progress, all_targets, lab_dir, load_state, merge_extras, render_inventory, save_state
+from harness.lab.host import _terminate, check_port_free, ensure_binfmt, ensure_mounts, mounts_under, pids_in_root, prepare_root, provide_interpreter, require_root, unmount_all_under
+from harness.lab.images import build_debian_image, check_rootfs, extract_rootfs
+from harness.lab.sshd import ensure_client_key, ensure_host_keys, host_key_lines, read_pidfile, running_sshd, ssh_answering, start_sshd
+
+
+def _ensure_images(targets: list[LabTarget], base: Path, state: dict, progress: Progress) -> None:
+    """Build whatever image is missing; the debootstraps run in parallel (network + emulation)."""
+    missing = [t for t in targets if not (base / "images" / t.image).is_dir()]
+    debian = [t for t in missing if t.source == "debootstrap"]
+    if debian and shutil.which("debootstrap") is None:
+        raise LabError("debootstrap is not installed; run `apt-get install debootstrap`")
+    with ThreadPoolExecutor(max_workers=max(1, len(debian))) as pool:
+        futures = [pool.submit(build_debian_image, t, base, progress) for t in debian]
+        errors = [f.exception() for f in futures]
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    for t in missing:
+        if t.source != "debootstrap":
+            record = next(r for r in state["extras"] if r["name"] == t.image)
+            extract_rootfs(RootfsSpec(Path(record["file"]), record["name"], record["arch"]), base, progress)
+
+
+def _precheck_ports(targets: list[LabTarget], base: Path) -> None:
+    """Fail on a foreign port holder before anything is built, mounted or started."""
+    for t in targets:
+        root = base / "images" / t.image
+        if not (root.is_dir() and running_sshd(root) is not None):
+            check_port_free(t.host, t.port, t.name)
+
+
+def _bring_up(target: LabTarget, root: Path, pubkey: str, binfmt: dict | None,
+              previous: dict, progress: Progress) -> tuple[str, int, list[str]]:
+    """Mount, configure and start one target; returns (status, pid, mounts made now)."""
+    if target.source != "debootstrap":
+        check_rootfs(root, target.image, target.arch)
+    provide_interpreter(root, binfmt)
+    mounted = ensure_mounts(root, progress)
+    prepare_root(root, pubkey, debian=target.source == "debootstrap")
+    pid = running_sshd(root)
+    if pid is not None and ssh_answering(target.host, target.port):
+        return "already running", pid, mounted
+    if pid is not None:  # alive but not answering: hung, replace it
+        progress(f"{target.name}: sshd pid {pid} is not answering; restarting it")
+        _terminate([pid])
+    had_run = pid is not None or bool(previous.get("pid")) or read_pidfile(root) is not None
+    check_port_free(target.host, target.port, target.name)
+    progress(f"{target.name}: starting sshd on {target.host}:{target.port}...")
+    ensure_host_keys(root)
+    pid = start_sshd(root, target)
+    return ("restarted" if had_run else "started"), pid, mounted
+
+
+def lab_up(project_dir: Path, extra: list[RootfsSpec] | None = None,
+           progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Build (once) and start every lab target, write known_hosts and targets/lab.toml.
+
+    Idempotent: targets already answering are left alone ("already running"), a dead sshd is
+    started again ("restarted"), existing mounts are reused.
+    """
+    progress = progress or _stderr_progress
+    require_root()
+    base = lab_dir()
+    for sub in ("images", "logs"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    with _locked(base):
+        state_path = base / "state.json"
+        state = load_state(state_path)
+        merge_extras(state, extra)
+        targets = all_targets(state)
+        binfmts = {arch: ensure_binfmt(arch) for arch in sorted({t.arch for t in targets})}
+        _precheck_ports(targets, base)
+        _ensure_images(targets, base, state, progress)
+        save_state(state_path, state)  # new extras are remembered only once their image exists
+        key = ensure_client_key(base)
+        pubkey = key.with_suffix(".pub").read_text().strip()
+        results = []
+        known: list[str] = []
+        for t in targets:
+            root = base / "images" / t.image
+            previous = state["targets"].get(t.name, {})
+            status, pid, mounted = _bring_up(t, root, pubkey, binfmts[t.arch], previous, progress)
+            known += host_key_lines(root, t.host, t.port)
+            state["targets"][t.name] = {
+                "image": t.image, "arch": t.arch, "host": t.host, "port": t.port, "root": str(root),
+                "pid": pid, "mounts": sorted(set(previous.get("mounts", [])) | set(mounted)),
+                "started_at": previous.get("started_at") if status == "already running" else time.time(),
+            }
+            save_state(state_path, state)
+            results.append({"name": t.name, "arch": t.arch, "host": t.host, "port": t.port, "status": status})
+            progress(f"{t.name}: {status} ({t.host}:{t.port}, {t.arch})")
+        atomic_write(base / "known_hosts", "\n".join(known) + "\n", 0o644, keep_if_same=True)
+        inventory = Path(project_dir) / "targets" / "lab.toml"
+        atomic_write(inventory, render_inventory(targets, key, base / "known_hosts"), 0o644, keep_if_same=True)
+        return results
+
+
+def lab_status(project_dir: Path) -> list[dict]:
+    """Per lab target: name, arch, image, built, running (sshd alive), address, port, answering.
+
+    Read-only and safe without root (then `running` may read False: /proc/<pid>/root is private).
+    """
+    base = lab_dir()
+    state = load_state(base / "state.json")
+    rows = []
+    for t in all_targets(state):
+        root = base / "images" / t.image
+        rows.append({
+            "name": t.name, "arch": t.arch, "image": str(root), "built": root.is_dir(),
+            "running": root.is_dir() and running_sshd(root) is not None,
+            "address": t.host, "port": t.port,
+            "answering": ssh_answering(t.host, t.port, timeout=2.0),
+        })
+    return rows
+
+
+def lab_down(project_dir: Path, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Stop every lab sshd (and anything else running inside a lab chroot), unmount everything
+    under the lab dir, and remove targets/lab.toml (it would point at dead targets)."""
+    progress = progress or _stderr_progress
+    require_root()
+    base = lab_dir()
+    actions: list[str] = []
+    if not base.exists():
+        return actions
+    with _locked(base):
+        state_path = base / "state.json"
+        state = load_state(state_path)
+        for t in all_targets(state):
+            root = base / "images" / t.image
+            if not root.is_dir():
+                continue
+            pid = running_sshd(root)
+            if pid is not None:
+                _terminate([pid])
+                actions.append(f"stopped sshd of {t.name} (pid {pid})")
+            others = pids_in_root(root)
+            if others:
+                _terminate(others)
+                actions.append(f"stopped {len(others)} other process(es) inside {t.name}")
+            if t.name in state["targets"]:
+                state["targets"][t.name]["pid"] = None
+        actions += unmount_all_under(base, progress)
+        for t in state["targets"].values():
+            t["mounts"] = []
+        leftover = mounts_under(base)
+        if leftover:
+            progress(f"warning: still mounted: {', '.join(leftover)}")
+        inventory = Path(project_dir) / "targets" / "lab.toml"
+        if inventory.exists():
+            inventory.unlink()
+            actions.append(f"removed {inventory}")
+        save_state(state_path, state)
+    for line in actions:
+        progress(line)
+    return actions
