@@ -1,3 +1,3 @@
 """Root conftest: loads the xch pytest plugin for the suites under suites/ (and is harmless for tests/)."""
 
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["harness.plugin"]

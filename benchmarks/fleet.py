@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How xch's cost grows with the fleet: 1, 4, 16, 32 targets, serially and with -n, in one run.
 
-A fleet of extra sshds chrooted into the lab's amd64 image (harness.labfleet) stands in for the
+A fleet of extra sshds chrooted into the lab's amd64 image (tests/support/labfleet.py) stands in for the
 machines: on loopback addresses 127.0.1.K by default, or each in a network namespace of its own
 with --netns. For every fleet size, suite and worker count the real CLI runs once:
 
@@ -41,8 +41,9 @@ from machine import describe_machine  # benchmarks/machine.py, beside this scrip
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from harness.labfleet import LabFleet  # noqa: E402
+from labfleet import LabFleet  # noqa: E402  (tests/support/labfleet.py: the fleet the fault tests use too)
 
 SUITES = {
     "smoke": "smoke",

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# tests/support: helpers shared by tests and benchmarks (the extra-sshd fleet), importable by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+
 PROJECT = Path(__file__).resolve().parents[1]
 LAB_TOML = PROJECT / "targets" / "lab.toml"
 

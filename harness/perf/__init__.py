@@ -12,7 +12,7 @@ Modules, one job each:
 - `check`     `PerfCheck`, what a PERF-... check uses: measure, compare, record, conclude;
 - `plugin`    the pytest options (--baseline, --baseline-run, --perf-criteria) and fixtures.
 
-Statistics live in `harness.stats` (pure functions).
+Statistics live in `harness.perf.stats` (pure functions).
 """
 
 EMULATION_NOTE = ("timings from qemu-user emulation, not ARM silicon / 该目标的时间数据来自 qemu-user 仿真，"

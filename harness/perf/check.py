@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager
 import pytest
 
 from harness.core import shell
-from harness import stats
+from harness.perf import stats
 from harness.core.errors import InfraError
 from harness.perf import EMULATION_NOTE, micro
 from harness.perf.baseline import StoredBaseline

@@ -1,6 +1,6 @@
 """Performance criteria: `whitelist/perf-criteria.toml` (or a product's own file) and the verdict rules.
 
-    [measurement]            # how to measure (harness.stats)
+    [measurement]            # how to measure (harness.perf.stats)
     warmup = 1               # runs thrown away first
     min_runs = 5             # measured runs, at least
     max_runs = 12            # cap on extra runs made while CV > cv_threshold
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness import stats
+from harness.perf import stats
 from harness.core.errors import InputError
 
 VERDICTS = ("passed", "failed", "inconclusive", "measured")

@@ -1,6 +1,6 @@
 """Platform micro-benchmarks: for each, the tool, the command of one run and the parser of its output.
 
-One run of a command is one sample of each of its metrics; harness.stats decides how many runs.
+One run of a command is one sample of each of its metrics; harness.perf.stats decides how many runs.
 Time-based runs (`--time`, `-t`, `--runtime`) bound the cost on a slow (emulated) target: a
 fixed amount of work would take ten times longer there. Parsers are pure and tested against real
 output captured on the lab (tests/unit/test_perf_micro.py).

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from harness.core import shell
-from harness import stats
+from harness.perf import stats
 from harness.core.errors import InfraError
 from harness.perf.workloads import ServiceConfig
 

@@ -29,7 +29,7 @@
 
 Each metric has exactly one of `regex`, `json_path` or `elapsed = true`. Commands come from the
 vendor's manifest and run on the target only (through the one place that frames commands,
-harness.shell), never on the controller. Metric names become `workload.<workload>.<metric>`.
+harness.core.shell), never on the controller. Metric names become `workload.<workload>.<metric>`.
 This module reads the raw TOML itself, so it does not depend on harness.product's schema.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.commandlog import CommandLog
+from harness.transport.commandlog import CommandLog
 from harness.inventory import Inventory, Target
 from harness.transport.base import CommandFailed, CommandTimeout, Connection, RunResult
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from harness.core import shell
-from harness.commandlog import CommandLog
+from harness.transport.commandlog import CommandLog
 from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult
 

@@ -3,7 +3,7 @@
 Why a persistent shell: opening a new SSH channel per command (paramiko exec_command, fabric,
 testinfra, Ansible) costs ~100 ms, a fresh `ssh` per command several hundred; a compat run issues
 hundreds of commands per target. Here each command is written to one long-lived `/bin/sh` on one
-channel and framed with a random end marker (see harness.shell.framed_command), so a trivial
+channel and framed with a random end marker (see harness.core.shell.framed_command), so a trivial
 command costs one round trip plus a fork on the target. File transfer uses SFTP on its own channel.
 
 Failure rules: connecting is retried with backoff (it is safe: nothing ran yet); a command is never
@@ -25,7 +25,7 @@ from typing import Callable
 import paramiko
 
 from harness.core import shell
-from harness.commandlog import CommandLog, Masker
+from harness.transport.commandlog import CommandLog, Masker
 from harness.core.errors import HostKeyError, TransportError
 from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from harness.cliutil import project_dir
+from harness.core.paths import project_dir
 from harness.core.errors import InfraError, InputError
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cliutil import project_dir
+from harness.core.paths import project_dir
 from harness.core.errors import InputError
 
 STATUSES = ("compatible", "conditional", "incompatible", "pending")

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pytest
 
 from harness.core.errors import XchError
-from harness.lifecycle import Driver, Snapshot
+from harness.product.lifecycle import Driver, Snapshot
 from harness.product import Product, load_product
 
 NOT_APPLICABLE = "not applicable"
@@ -95,7 +95,7 @@ def _load(path: str) -> Product:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Fail early on a bad manifest (product.json is written by harness.pytest_plugin)."""
+    """Fail early on a bad manifest (product.json is written by harness.plugin)."""
     path = session.config.getoption("--product", None)
     if not path:
         return

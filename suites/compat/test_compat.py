@@ -29,7 +29,7 @@ import pytest
 from harness import artifacts
 from harness.core import shell
 from harness.core.errors import InfraError, InputError
-from harness.lifecycle import describe_proc, tail
+from harness.product.lifecycle import describe_proc, tail
 
 MANDATORY = "mandatory"
 OPTIONAL = "optional"

@@ -6,7 +6,7 @@ after kill -9 <= 15 min), set in whitelist/perf-criteria.toml.
 
 These checks measure the product as it runs on the target: they do not install it. `xch certify`
 deploys the product (install, start, health) on one target at a time around this file's run
-(harness/certify.py); run on its own, the product must already be up, or the workload's own
+(harness/certify/orchestrate.py); run on its own, the product must already be up, or the workload's own
 `setup`/`teardown` and [perf.service] `setup`/`teardown` commands bring it up.
 """
 

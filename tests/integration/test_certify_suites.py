@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.evidence import verify_bundle
+from harness.certify.evidence import verify_bundle
 from harness.inventory import load_inventory
 from harness.transport import open_connection
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.evidence import verify_bundle
+from harness.certify.evidence import verify_bundle
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT / "tests" / "fixtures" / "products"))
@@ -35,8 +35,6 @@ OPTIONAL_CHECKS = {"COMPAT-RPATH-001"}
 # A real amd64 binary from the lab's own x86 image, so it fits lab-x86 whatever the controller runs on.
 LAB_X86_TRUE = Path("/var/lib/xch/lab/images/bookworm-amd64/usr/bin/true")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_CLI = ("import sys; from harness import cli; m = 'harness.cli_product'; "
-        "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); sys.exit(cli.main(sys.argv[1:]))")
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Done:
 
 def xch(*args: str, timeout: float = 1800) -> Done:
     """The real CLI in a subprocess, with the product commands registered (see the report to the lead)."""
-    proc = subprocess.run([sys.executable, "-c", _CLI, *args], cwd=PROJECT, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT, capture_output=True, text=True,
                           timeout=timeout)
     return Done(proc.returncode, proc.stdout, proc.stderr)
 

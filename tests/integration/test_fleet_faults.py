@@ -1,6 +1,6 @@
 """Faults across a fleet, produced for real: a killed sshd, a cut network link, slow and flooding targets.
 
-The fleet is harness.labfleet: extra sshds chrooted into the lab's amd64 image, on loopback or each
+The fleet is tests/support/labfleet.py: extra sshds chrooted into the lab's amd64 image, on loopback or each
 in a network namespace these tests create (a veth pair with a private 10.213.X.0/30; traffic only
 goes to addresses of our own namespaces). A cut link is the namespace end of the veth taken down:
 no RST, packets vanish, exactly what a pulled cable or a dead switch port does. Needs root.
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture
 def fleet(lab_inventory, tmp_path):
     """make(size, **LabFleet options) -> a started LabFleet; every fleet is removed at the end."""
-    from harness.labfleet import LabFleet
+    from labfleet import LabFleet
 
     if os.geteuid() != 0:
         message = "fleet fault tests start sshds and network namespaces: they need root"

@@ -23,13 +23,11 @@ from harness.transport import open_connection
 pytestmark = pytest.mark.lab
 
 PROJECT = Path(__file__).resolve().parents[2]
-CLI = ("import sys; from harness import cli; m = 'harness.cli_migrate'; "
-       "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); sys.exit(cli.main(sys.argv[1:]))")
 APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q"
 
 
 def xch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], cwd=PROJECT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT, capture_output=True, text=True,
                           timeout=900, env={**os.environ, **(env or {})})
 
 

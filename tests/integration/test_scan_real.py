@@ -113,13 +113,10 @@ def test_memcached_packages_arch_and_glibc_floor(mirror, arch, machine):
         ("elf-glibc-too-new", "usr/bin/memcached")]  # glibc 2.28 lacks GLIBC_2.34
 
 
-# Runs the real CLI with harness.cli_migrate registered (until the lead adds it to COMMAND_MODULES).
-CLI = ("import sys; from harness import cli; m = 'harness.cli_migrate'; "
-       "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); sys.exit(cli.main(sys.argv[1:]))")
 
 
 @pytest.fixture
 def xch_scan():
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True, text=True, timeout=300)
+        return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=300)
     return run

@@ -16,13 +16,10 @@ from openpyxl import load_workbook
 from harness.scan import render, scan_path
 
 PROJECT = Path(__file__).resolve().parents[2]
-# Runs the real CLI with harness.cli_migrate registered (until the lead adds it to COMMAND_MODULES).
-CLI = ("import sys; from harness import cli; m = 'harness.cli_migrate'; "
-       "m in cli.COMMAND_MODULES or cli.COMMAND_MODULES.append(m); sys.exit(cli.main(sys.argv[1:]))")
 
 
 def xch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI, *args], cwd=PROJECT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=PROJECT, capture_output=True, text=True,
                           timeout=120, env={**os.environ})
 
 

@@ -1,4 +1,4 @@
-"""harness.stats against cases with known answers."""
+"""harness.perf.stats against cases with known answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import stats
+from harness.perf import stats
 
 
 def noisy(center: float, n: int, rel_sd: float, seed: int) -> list[float]:

@@ -100,7 +100,7 @@ def test_local_transport_bounds_output(local):
 
 
 def test_target_in_nodeid_handles_dashes_and_other_params():
-    from harness.pytest_plugin import target_in_nodeid
+    from harness.plugin import target_in_nodeid
 
     names = ["lab-x86", "lab", "lab-x86-2"]
     assert target_in_nodeid("s/t.py::test_a[lab-x86]", names) == "lab-x86"
@@ -112,7 +112,7 @@ def test_target_in_nodeid_handles_dashes_and_other_params():
 
 
 def test_masker_masks_long_secrets_everywhere_and_short_ones_as_words():
-    from harness.commandlog import MASK, Masker
+    from harness.transport.commandlog import MASK, Masker
 
     mask = Masker(["hunter22", "pw"])
     assert mask("login hunter22 ok; xhunter22x") == f"login {MASK} ok; x{MASK}x"

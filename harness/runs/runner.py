@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs
-from harness.cliutil import project_dir
+from harness.core.paths import project_dir
 from harness.core.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
 from harness.inventory import load_inventory, parse_shard, shard
 
@@ -97,7 +97,7 @@ def run_suite(request: RunRequest, quiet: bool = False) -> RunOutcome:
         raise InputError(f"--run-dir {run_dir}: this folder already holds a run; finish it with "
                          f"--resume {run_dir} or choose a new folder")
     run_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "harness.pytest_plugin", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "harness.plugin", "-p", "no:cacheprovider",
            "--rootdir", str(project_dir()), "--run-dir", str(run_dir), "--targets", request.targets,
            "-o", "console_output_style=count", "-rfEs"]
     for f in request.inventory:

@@ -4,7 +4,7 @@ One certification is one run folder (the compat run). The suites that need the p
 run after it, one target at a time, each in a run folder of its own under `<run>/suites/`:
 
 - perf (`[certify] suites = ["perf"]`, the product's [[workloads]] and [perf.service]): the product
-  is installed, started and healthy on the target (harness.deploy) while suites/perf/test_product.py
+  is installed, started and healthy on the target (harness.product.deploy) while suites/perf/test_product.py
   measures it, then removed. The baseline target goes first and is measured alone; every other
   target is then compared with those stored samples (`--baseline-run`). Measuring the baseline
   live and interleaved would need the product running on both at once, which targets sharing a
@@ -28,80 +28,120 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.storage import atomic_write, atomic_write_json
 from harness import runs
-from harness.cliutil import project_dir
-from harness.deploy import deployed, remove
+from harness.certify.evidence import write_bundle
+from harness.certify.plan import (COMPAT_SUITE, MIGRATION_SUITE, PERF_PRODUCT_CHECKS, PLAN_FILE, SuitePlan, plan,
+                                  recorded_certification, recorded_plan)
 from harness.core.errors import InputError, XchError
-from harness.inventory import Inventory, Target
-from harness.product import Product
-from harness.runner import RunRequest, run_suite
+from harness.core.paths import project_dir
+from harness.core.storage import atomic_write, atomic_write_json
+from harness.inventory import Inventory, Target, load_inventory
+from harness.product import Product, load_product, manifest_path
+from harness.product.deploy import deployed, remove
+from harness.runs.runner import RunRequest, run_suite
 
-COMPAT_SUITE = "compat"
-PERF_PRODUCT_CHECKS = Path("suites") / "perf" / "test_product.py"
-MIGRATION_SUITE = "migration"
 SUB_RUNS = "suites"
 
 
 @dataclass
-class SuitePlan:
-    """What certify runs after compat, decided (and validated) before anything starts."""
+class CertifyRequest:
+    """One `xch certify`, as the command line gave it (None: the product's or the recorded plan's choice)."""
 
-    suites: list[str]
-    baseline: Target | None
+    product: str
+    targets: str | None = None
+    inventory: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
+    resume: Path | None = None
+    workers: int = 0
+    suites: list[str] | None = None
+    baseline: str | None = None
+    perf_baseline: str | None = None
     perf_criteria: str | None = None
-    perf_baseline: str = "stored"  # or "live": the baseline stays up and is measured interleaved
-    unrunnable: dict[str, str] = field(default_factory=dict)  # suite the product asked for -> why it cannot run
-
-    def settings(self) -> dict[str, Any]:
-        """What `--resume` needs to carry on with the same plan (certify-plan.json in the run folder)."""
-        return {"suites": self.suites + list(self.unrunnable), "baseline": self.baseline.name if self.baseline else None,
-                "perf_baseline": self.perf_baseline, "perf_criteria": self.perf_criteria}
-    notes: list[str] = field(default_factory=list)
+    quiet: bool = False
+    # Set as soon as the run folder exists, so a caller that is interrupted can say how to resume.
+    active_run_dir: Path | None = None
 
 
-def plan(product: Product, inventory: Inventory, requested: list[str] | None, baseline: str | None,
-         perf_criteria: str | None, perf_baseline: str = "stored") -> SuitePlan:
-    """The suites to run (`requested` overrides the manifest's [certify] suites) and the baseline.
+@dataclass
+class CertifyResult:
+    product: Product
+    run_dir: Path
+    plan: SuitePlan
+    sub_runs: list[dict[str, Any]]
+    per_target: dict[str, list[dict[str, Any]]]  # the selected targets' latest records, in the order they ran
+    bundles: list[dict[str, Any]]
+    exit_code: int
+    early_exit: bool = False  # compat could not start (nothing recorded): exit_code says why
 
-    Without --baseline, a `role=baseline` target is used when the inventory has exactly one.
+
+def certify(request: CertifyRequest) -> CertifyResult:
+    """Compat on every selected target, then the planned suites, then one evidence bundle per target.
+
+    With `request.resume`, the recorded plan is reused (unless the request says otherwise) and only
+    what the interrupted certification left undone runs. KeyboardInterrupt (Ctrl-C, or SIGTERM turned
+    into it by the caller) propagates after the deployed product has been removed.
     """
-    suites = product.certify_suites if requested is None else requested
-    for name in suites:
-        if name not in ("perf", "migration"):
-            raise InputError(f"--suites: unknown suite {name!r} (expected perf, migration or none; compat always runs)")
-    chosen: Target | None = None
-    if baseline:
-        found = inventory.select(baseline)
-        if len(found) != 1:
-            raise InputError(f"--baseline {baseline}: must select exactly one target, selects "
-                             f"{', '.join(t.name for t in found)}")
-        chosen = found[0]
-    elif suites:
-        try:
-            found = inventory.select("role=baseline")
-        except XchError:
-            found = []
-        chosen = found[0] if len(found) == 1 else None
-    notes = []
-    if "migration" in suites and product.parity_file is None:
-        raise InputError(f"--suites migration: {product.path} declares no [migration] parity file to run")
-    unrunnable = {}
-    if "migration" in suites and chosen is None:  # asked for, cannot run: an error record per target says so
-        unrunnable["migration"] = "no baseline target to be the parity source: give --baseline SEL"
-        suites = [s for s in suites if s != "migration"]
-    if "perf" in suites and not product.workloads and "service" not in (product.extra.get("perf") or {}):
-        notes.append("perf: the product declares no [[workloads]] and no [perf.service]: not run")
-        suites = [s for s in suites if s != "perf"]
-    if "perf" in suites and chosen is None:
-        notes.append("perf: no baseline target: metrics are measured without a baseline comparison")
-    if perf_criteria and not Path(perf_criteria).is_file():
-        raise InputError(f"--perf-criteria {perf_criteria}: no such file")
-    perf_criteria = str(Path(perf_criteria).resolve()) if perf_criteria else None  # sub-runs start elsewhere
-    if perf_baseline not in ("stored", "live"):
-        raise InputError(f"--perf-baseline {perf_baseline}: expected stored or live")
-    return SuitePlan(suites=list(suites), baseline=chosen, perf_criteria=perf_criteria, notes=notes,
-                     perf_baseline=perf_baseline, unrunnable=unrunnable)
+    product = load_product(request.product)
+    if request.resume:
+        if request.run_dir:
+            raise InputError("--resume RUN_DIR and --run-dir DIR exclude each other")
+        recorded = recorded_certification(Path(request.resume), product)
+        request.targets = request.targets or recorded.get("targets")
+        request.inventory = request.inventory or recorded.get("inventory") or []
+        earlier = recorded_plan(Path(request.resume))  # the same plan, unless the command line says otherwise
+        if request.suites is None and earlier.get("suites") is not None:
+            request.suites = list(earlier["suites"])
+        request.baseline = request.baseline or earlier.get("baseline")
+        request.perf_baseline = request.perf_baseline or earlier.get("perf_baseline")
+        request.perf_criteria = request.perf_criteria or earlier.get("perf_criteria")
+    inventory_files = [str(Path(f).resolve()) for f in request.inventory or []]
+    inventory = load_inventory([Path(f) for f in inventory_files] or None, project_dir())
+    selected = inventory.select(request.targets or "*")
+    suite_plan = plan(product, inventory, request.suites, request.baseline, request.perf_criteria,
+                      request.perf_baseline or "stored")
+    _fetch_up_front(product)
+    if request.resume:
+        run_dir = request.active_run_dir = Path(request.resume).resolve()
+    else:
+        planned_dir = (Path(request.run_dir) if request.run_dir
+                       else project_dir() / "results" / runs.new_run_id(COMPAT_SUITE))
+        if (planned_dir / runs.RESULTS).exists():
+            raise InputError(f"--run-dir {planned_dir}: this folder already holds a run; finish it with "
+                             f"xch certify {request.product} --resume {planned_dir}, or choose a new folder")
+        planned_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(planned_dir / PLAN_FILE, suite_plan.settings())
+        compat = RunRequest(suite=COMPAT_SUITE, targets=request.targets or "*",
+                            product=str(manifest_path(request.product).resolve()), inventory=inventory_files,
+                            workers=request.workers or 0, run_dir=planned_dir)
+        outcome = run_suite(compat, quiet=request.quiet)
+        run_dir = request.active_run_dir = outcome.run_dir
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        if not outcome.records and outcome.exit_code:
+            return CertifyResult(product, run_dir, suite_plan, [], {}, [], outcome.exit_code, early_exit=True)
+    for note in suite_plan.notes:
+        say(note)
+    certification = Certification(product, inventory, run_dir, selected, suite_plan, inventory_files,
+                                  quiet=request.quiet)
+    if suite_plan.suites or suite_plan.unrunnable or request.resume:
+        certification.run(resume=bool(request.resume))
+    latest = runs.latest_records(runs.read_results(run_dir).records)
+    per_target, bundles = write_bundles(run_dir, product, suite_plan.suites, {t.name for t in selected})
+    exit_code = runs.exit_code_for([r for r in latest if r["target"] in per_target])
+    return CertifyResult(product, run_dir, suite_plan, certification.sub_runs, per_target, bundles, exit_code)
+
+
+def _fetch_up_front(product: Product) -> None:
+    """Fetch the artifacts before the run, so a missing package is reported once, up front (exit 2);
+    a fetch that fails for infrastructure reasons is left to COMPAT-ARTIFACT to record."""
+    from harness import artifacts
+
+    try:
+        artifacts.fetch_product(product)
+    except XchError as exc:
+        if isinstance(exc, InputError):
+            raise InputError(f"artifacts: {exc.message}") from None
+        say(f"artifacts: {exc.message}")
 
 
 def say(message: str) -> None:
@@ -406,3 +446,23 @@ def sub_run_log_dirs(run_dir: Path, target: str) -> list[tuple[str, Path]]:
             found.append((sub.name, folder))
     return found
 
+
+def write_bundles(run_dir: Path, product: Product, suites: list[str], selected: set[str]
+             ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """One evidence bundle per selected target, its checks in the order they ran (the order of
+    results.jsonl: compat's lifecycle order, then the other suites)."""
+    loaded = runs.read_results(run_dir).records
+    per_target: dict[str, list[dict[str, Any]]] = {}
+    for record in runs.latest_records(loaded):
+        if record["target"] in selected:
+            per_target.setdefault(record["target"], []).append(record)
+    position = {runs.record_key(r): i for i, r in enumerate(loaded)}
+    bundles = []
+    for target, records in sorted(per_target.items()):
+        records.sort(key=lambda r: position.get(runs.record_key(r), 0))
+        bundles.append(write_bundle(run_dir, product.id, target, records, product_toml=product.path,
+                                    extra={"certify_s": round(sum(float(r.get("duration_s") or 0) for r in records), 1),
+                                           "suites": ["compat", *suites]},
+                                    extra_logs=sub_run_log_dirs(run_dir, target),
+                                    submission=product.submission_files()))
+    return per_target, bundles

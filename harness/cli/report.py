@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cliutil import project_dir, table
+from harness.cli.util import table, write_out
+from harness.core.paths import project_dir
 from harness.core.errors import EXIT_OK, InputError
 
 DEFAULT_OUT = Path("reports") / "site"
@@ -37,14 +38,6 @@ def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
     return tabulate([[str(r.get(c, "")).replace("|", "\\|") for c in columns] for r in rows], headers=columns,
                     tablefmt="github", disable_numparse=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from harness.core.storage import atomic_write
-
-    if path.is_dir():
-        raise InputError(f"--out {path}: is a folder; give a file name")
-    atomic_write(path, text)
 
 
 # -- build -----------------------------------------------------------------------------------------
@@ -100,7 +93,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     else:
         text = _digest_text(digest)
     if args.out:
-        _write_atomic(Path(args.out), text)
+        write_out(args.out, text)
         n = digest["counts"]
         print(f"digest {since[:10]} .. {until[:10]}: {n['certified']} certified, {n['failed']} incompatible, "
               f"{n['expired']} expired, {n['revoked']} revoked, {n['changed']} changed -> {args.out}", file=sys.stderr)
@@ -133,7 +126,7 @@ def _digest_html(digest: dict[str, Any], lang: str) -> str:
     from harness.report.data import now_utc
     from harness.report.render import Renderer
 
-    css = (Path(__file__).parent / "report" / "static" / "style.css").read_text(encoding="utf-8")
+    css = (Path(__file__).parents[1] / "report" / "static" / "style.css").read_text(encoding="utf-8")
     return Renderer().render("digest_standalone.html", lang, {
         "digest": digest, "css": Markup(css), "lang": lang, "generated_at": now_utc(), "db": digest.get("db", "")})
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cliutil import emit, json_option, table
+from harness.cli.util import emit, json_option, table
 from harness.core.errors import EXIT_CHECKS_FAILED, EXIT_OK, InputError
 
 STATUSES = ("compatible", "conditional", "incompatible", "pending")

@@ -1,21 +1,20 @@
-"""Shared pieces of the command line: output (table or JSON), common options, the project folder.
+"""Shared pieces of the command line: output (table or JSON), common options, --out files, inventories.
 
-Command modules (harness/cli_*.py) each define `register(sub)` that adds their subcommands; a
-command function takes the parsed args and returns the exit code (see harness.errors).
+Command modules (harness/cli/<verb>.py) each define `register(sub)` that adds their subcommands; a
+command function takes the parsed args and returns the exit code (see harness.core.errors).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
-
-def project_dir() -> Path:
-    """The project folder (targets/, results/, products/...): $XCH_PROJECT_DIR or the current one."""
-    return Path(os.environ.get("XCH_PROJECT_DIR", ".")).resolve()
+from harness.core.errors import InputError
+from harness.core.paths import project_dir
+from harness.core.storage import atomic_write
+from harness.inventory import Inventory, load_inventory
 
 
 def emit(args: argparse.Namespace, data: Any, human: Callable[[], str]) -> None:
@@ -34,6 +33,14 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
                     disable_numparse=True)
 
 
+def write_out(path: str | Path, data: str | bytes) -> None:
+    """Write an --out file atomically, so a report or an export is never half-written."""
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"--out {path}: is a folder; give a file name")
+    atomic_write(target, data)
+
+
 def json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -43,3 +50,9 @@ def inventory_options(parser: argparse.ArgumentParser) -> None:
                         help="inventory file (repeatable; default: every targets/*.toml)")
     parser.add_argument("--targets", metavar="SEL", default=None,
                         help="names or labels key=value, comma-separated (default: all)")
+
+
+def load_selected_inventory(args: argparse.Namespace) -> Inventory:
+    """The inventory the command line names (--inventory FILE...), else every targets/*.toml."""
+    files = [Path(f) for f in (getattr(args, "inventory", None) or [])]
+    return load_inventory(files or None, project_dir())

@@ -8,7 +8,7 @@ and not its installation. `xch certify` wraps each of their runs in `deployed(..
         run the suite on that target
     # stopped, purged, leftover processes of the product killed, work folder removed
 
-The same `harness.lifecycle.Driver` the compat suite uses does the work, so a product that passed
+The same `harness.product.lifecycle.Driver` the compat suite uses does the work, so a product that passed
 compat deploys the same way here. A failure raises DeployError naming the step and the target's
 own output; the teardown runs whatever happened and never raises.
 """
@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from harness import artifacts
 from harness.core import shell
 from harness.core.errors import InfraError
-from harness.lifecycle import WORK_PREFIX, Driver, Snapshot, tail
+from harness.product.lifecycle import WORK_PREFIX, Driver, Snapshot, tail
 from harness.product import Product
 
 

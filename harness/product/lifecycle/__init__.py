@@ -1,9 +1,9 @@
 """A product's lifecycle on one target: upload, install, start, probe, stop, uninstall.
 
-The compat suite checks each step; `xch certify` (harness.deploy) uses the same driver to bring a
+The compat suite checks each step; `xch certify` (harness.product.deploy) uses the same driver to bring a
 product up before the perf and migration suites measure it, and to remove it afterwards.
 
-Every command text is built with harness.shell from argv lists; the only manifest values that
+Every command text is built with harness.core.shell from argv lists; the only manifest values that
 reach a shell as commands are the explicit command fields (lifecycle install/uninstall/start/stop/
 restart/status, a command health probe, smoke test commands) and the submission's smoke scripts,
 which are the vendor's commands by definition.
@@ -139,8 +139,8 @@ class Driver:
         if self.run(shell.command("grep", "-qs", SSD_MARK, SSD), timeout=30).ok:
             if not self.run(shell.command("cmp", "-s", remote, SSD), timeout=30).ok:
                 self.run(install, timeout=60).check()
-                return [f"updated the xch emulation wrapper at {SSD} (see harness/lifecycle/ssd_emulation_wrapper.sh)"]
-            return [f"{SSD} is the xch emulation wrapper (see harness/lifecycle/ssd_emulation_wrapper.sh)"]
+                return [f"updated the xch emulation wrapper at {SSD} (see harness/product/lifecycle/ssd_emulation_wrapper.sh)"]
+            return [f"{SSD} is the xch emulation wrapper (see harness/product/lifecycle/ssd_emulation_wrapper.sh)"]
         test = self.run("command -v start-stop-daemon >/dev/null || exit 0; sleep 30 & p=$!; "
                         "start-stop-daemon --status --exec /bin/sleep; rc=$?; kill $p; exit $rc", timeout=60)
         if test.rc in (0, 4):
