@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # The PostgreSQL the whitelist tests use (the password is a throwaway for a loopback test server).
 export XCH_TEST_PG_URL ?= postgresql+psycopg://xch:xch@127.0.0.1:5432/xch_test
 
-.PHONY: all deps venv lab lab-down postgres demo test unit bench clean
+.PHONY: all deps venv lab lab-down postgres demo test unit lint bench clean
 
 all: test
 
@@ -45,6 +45,10 @@ postgres:
 
 test: lab postgres
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# Static checks: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade; config in pyproject.toml).
+lint: venv
+	$(VENV)/bin/ruff check harness suites tests benchmarks conftest.py
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -35,9 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-from tabulate import tabulate
-
 from machine import describe_machine  # benchmarks/machine.py, beside this script
+from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

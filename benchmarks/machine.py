@@ -22,7 +22,7 @@ def describe_machine(**extra: str) -> dict[str, str]:
     """Date (UTC), cores, CPU model, memory, kernel and Python, plus what the caller adds."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="minutes"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="minutes"),
         "nproc": str(os.cpu_count()),
         "cpu": cpu_model(),
         "memory_gb": f"{memory:.1f}",

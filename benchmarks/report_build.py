@@ -48,8 +48,19 @@ def make_db(url: str, n_products: int, n_platforms: int, seed: int = 11) -> dict
     from harness.whitelist import db
     from harness.whitelist import platforms as plat
     from harness.whitelist.runfolder import canonical
-    from harness.whitelist.schema import (certificates, check_results, entries, metrics, platforms, product_versions,
-                                          products, run_targets, runs, submissions, vendors)
+    from harness.whitelist.schema import (
+        certificates,
+        check_results,
+        entries,
+        metrics,
+        platforms,
+        product_versions,
+        products,
+        run_targets,
+        runs,
+        submissions,
+        vendors,
+    )
 
     rnd = random.Random(seed)
     t0 = "2026-01-05T08:00:00Z"

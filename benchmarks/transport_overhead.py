@@ -32,14 +32,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import paramiko
-from tabulate import tabulate
-
 from machine import describe_machine  # benchmarks/machine.py, beside this script
+from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -72,7 +72,7 @@ def generate(root: Path, runs: int, targets: int, checks: int, seed: int = 7) ->
         (run_dir / "facts").mkdir(parents=True)
         chosen = rnd.sample(PLATFORMS, targets) if targets <= len(PLATFORMS) else PLATFORMS
         names = [f"t{j}-{c[2]}" for j, c in enumerate(chosen)]
-        facts = {n: _facts(p) for n, p in zip(names, chosen)}
+        facts = {n: _facts(p) for n, p in zip(names, chosen, strict=True)}
         for n, f in facts.items():
             (run_dir / "facts" / f"{n}.json").write_text(json.dumps(f))
         bad_product = product % 17 == 0

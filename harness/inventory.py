@@ -25,9 +25,10 @@ import getpass
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness.core.errors import InputError
 

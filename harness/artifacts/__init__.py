@@ -17,8 +17,8 @@
 
 from __future__ import annotations
 
-import gzip
 import bz2
+import gzip
 import hashlib
 import io
 import json
@@ -33,13 +33,14 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from harness.core.errors import InfraError, InputError
-from harness.core.storage import atomic_write
 from harness.core.locks import folder_lock
+from harness.core.storage import atomic_write
 from harness.product import Artifact, Product
 
 INSPECT_VERSION = 2  # bump when the inspection output changes, so cached inspections are redone
@@ -640,7 +641,7 @@ def rpath_search_dirs(report: dict[str, Any], install_prefix: str = "") -> list[
         path = prefix + elf["path"]
         for tag, key in RPATH_TAGS:
             for entry in dict.fromkeys(elf.get(key) or []):
-                folder = _ORIGIN_RE.sub(lambda _m: posixpath.dirname(path), entry, count=1)
+                folder = _ORIGIN_RE.sub(lambda _m, p=path: posixpath.dirname(p), entry, count=1)
                 if not folder.startswith("/") or "$" in folder:
                     continue
                 dirs.append({"path": path, "tag": tag, "entry": entry, "dir": posixpath.normpath(folder)})

@@ -14,12 +14,13 @@ import json
 import re
 import tarfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from harness.core.storage import atomic_file, atomic_write_json
 from harness import runs
 from harness.artifacts import digest_bytes, digests
+from harness.core.storage import atomic_file, atomic_write_json
 
 BUNDLE_DIR = "evidence"
 VERDICTS = ("compatible", "conditional", "incompatible", "pending")
@@ -81,7 +82,7 @@ def _collect(run_dir: Path, target: str, records: list[dict[str, Any]], product_
     summary = {
         "run_id": run_json.get("run_id", run_dir.name), "target": target, "product": product.get("id", ""),
         "verdict": verdict(records), "counts": runs.counts(records),
-        "checks": dict(zip(runs.check_labels(records), (r["outcome"] for r in records))),
+        "checks": dict(zip(runs.check_labels(records), (r["outcome"] for r in records), strict=True)),
         "created_at": runs.utc_now(), "xch": run_json.get("versions", {}).get("xch", ""),
         **(extra or {}),
     }

@@ -30,8 +30,16 @@ from typing import Any
 
 from harness import runs
 from harness.certify.evidence import write_bundle
-from harness.certify.plan import (COMPAT_SUITE, MIGRATION_SUITE, PERF_PRODUCT_CHECKS, PLAN_FILE, SuitePlan, plan,
-                                  recorded_certification, recorded_plan)
+from harness.certify.plan import (
+    COMPAT_SUITE,
+    MIGRATION_SUITE,
+    PERF_PRODUCT_CHECKS,
+    PLAN_FILE,
+    SuitePlan,
+    plan,
+    recorded_certification,
+    recorded_plan,
+)
 from harness.core.errors import InputError, XchError
 from harness.core.paths import project_dir
 from harness.core.storage import atomic_write, atomic_write_json

@@ -92,7 +92,7 @@ def _certify_data(product: Any, run_dir: Path, per_target: dict[str, list[dict[s
                         "bundle": b["file"], "bundle_sha256": b["sha256"], "bundle_sm3": b["sm3"],
                         "checks": [{**{k: r.get(k) for k in ("check_id", "level", "outcome", "reason", "duration_s")},
                                     "suite": r.get("suite", "compat"), "label": label}
-                                   for r, label in zip(records, runs.check_labels(records))],
+                                   for r, label in zip(records, runs.check_labels(records), strict=True)],
                         "metrics": [_metric_row(r, m) for r in records for m in r.get("metrics") or []
                                     if not m.get("name", "").startswith("resource.")]})
     return {"product": product.identity(), "run_id": run_dir.name, "run_dir": str(run_dir), "targets": targets}

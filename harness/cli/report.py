@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.util import table, write_out
-from harness.core.paths import project_dir
 from harness.core.errors import EXIT_OK, InputError
+from harness.core.paths import project_dir
 
 DEFAULT_OUT = Path("reports") / "site"
 

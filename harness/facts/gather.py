@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from harness.facts import parsers
 from harness.transport.base import RunResult

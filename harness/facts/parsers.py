@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -8,15 +8,47 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+
 from harness.core.errors import LabError
 from harness.core.storage import atomic_write
-from harness.lab.state import LabTarget, Progress, RootfsSpec, _locked, _stderr_progress, all_targets, lab_dir, load_state, merge_extras, render_inventory, save_state
-from harness.lab.host import _terminate, check_port_free, ensure_binfmt, ensure_mounts, mounts_under, pids_in_root, prepare_root, provide_interpreter, require_root, unmount_all_under
+from harness.lab.host import (
+    _terminate,
+    check_port_free,
+    ensure_binfmt,
+    ensure_mounts,
+    mounts_under,
+    pids_in_root,
+    prepare_root,
+    provide_interpreter,
+    require_root,
+    unmount_all_under,
+)
 from harness.lab.images import build_debian_image, check_rootfs, extract_rootfs
-from harness.lab.sshd import ensure_client_key, ensure_host_keys, host_key_lines, read_pidfile, running_sshd, ssh_answering, start_sshd
+from harness.lab.sshd import (
+    ensure_client_key,
+    ensure_host_keys,
+    host_key_lines,
+    read_pidfile,
+    running_sshd,
+    ssh_answering,
+    start_sshd,
+)
+from harness.lab.state import (
+    LabTarget,
+    Progress,
+    RootfsSpec,
+    _locked,
+    _stderr_progress,
+    all_targets,
+    lab_dir,
+    load_state,
+    merge_extras,
+    render_inventory,
+    save_state,
+)
 
 
 def _ensure_images(targets: list[LabTarget], base: Path, state: dict, progress: Progress) -> None:

@@ -16,10 +16,10 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
 from harness.core.errors import LabError
 from harness.core.storage import atomic_write
 from harness.lab.state import Progress, host_arch
-
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 

@@ -11,10 +11,10 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from harness.core.errors import LabError
-from harness.lab.state import DEBIAN_ARCH, DEBIAN_SUITE, LabTarget, Progress, RootfsSpec
-from harness.lab.host import mounts_under, unmount_all_under
 
+from harness.core.errors import LabError
+from harness.lab.host import mounts_under, unmount_all_under
+from harness.lab.state import DEBIAN_ARCH, DEBIAN_SUITE, LabTarget, Progress, RootfsSpec
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 

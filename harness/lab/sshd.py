@@ -11,11 +11,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
 from harness.core.errors import LabError
-from harness.lab.state import LabTarget
 from harness.lab.host import _proc_cmdline, _proc_root, run_cmd
 from harness.lab.images import find_in_root
-
+from harness.lab.state import LabTarget
 
 SSHD_PIDFILE = "/run/sshd.xch.pid"  # inside the chroot
 

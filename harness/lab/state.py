@@ -12,13 +12,13 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
 from harness.core.errors import LabError
 from harness.core.locks import folder_lock
 from harness.core.storage import atomic_write
-
 
 DEFAULT_LAB_DIR = Path("/var/lib/xch/lab")
 

@@ -9,8 +9,9 @@ SysV init): enabled services then come from /etc/rc?.d/S* links and *.wants/ fol
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from harness.core import shell
 from harness.facts.gather import parse_sections

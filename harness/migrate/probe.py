@@ -8,7 +8,7 @@ metadata, so the answer is for the target's architecture and OS release.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from harness.core import shell
 from harness.core.errors import InfraError

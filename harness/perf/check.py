@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 import pytest
 
 from harness.core import shell
-from harness.perf import stats
 from harness.core.errors import InfraError
-from harness.perf import EMULATION_NOTE, micro
+from harness.perf import EMULATION_NOTE, micro, stats
 from harness.perf.baseline import StoredBaseline
 from harness.perf.criteria import Criteria, check_outcome, judge
 from harness.perf.micro import Benchmark, MetricSpec, ParseError

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.perf import stats
 from harness.core.errors import InputError
+from harness.perf import stats
 
 VERDICTS = ("passed", "failed", "inconclusive", "measured")
 DEFAULT_FILE = Path("whitelist") / "perf-criteria.toml"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from harness.core import shell
 from harness.perf.criteria import BenchSettings

@@ -12,6 +12,7 @@ sent on every interface, loopback included). In a container or chroot /proc show
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ def parse_snapshots(text: str) -> list[Snapshot]:
 def readings(snaps: list[Snapshot], windows: list[tuple[float, float]] | None = None) -> dict[str, list[float]]:
     """Per-interval rates between consecutive snapshots (only inside `windows` when given)."""
     out: dict[str, list[float]] = {name: [] for name in READINGS}
-    for a, b in zip(snaps, snaps[1:]):
+    for a, b in itertools.pairwise(snaps):
         dt = b.t - a.t
         if dt <= 0:
             continue

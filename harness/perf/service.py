@@ -15,12 +15,13 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from harness.core import shell
-from harness.perf import stats
 from harness.core.errors import InfraError
+from harness.perf import stats
 from harness.perf.workloads import ServiceConfig
 
 

@@ -19,8 +19,8 @@ reproduced from the samples it keeps. The rules, taken from pyperf and the Phoro
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -119,7 +119,7 @@ class Series:
         return self.runs >= min_runs and all(c <= self.cv_threshold for c in self.cvs().values())
 
 
-def _as_mapping(value: "float | Mapping[str, float]") -> Mapping[str, float]:
+def _as_mapping(value: float | Mapping[str, float]) -> Mapping[str, float]:
     if isinstance(value, Mapping):
         return value
     return {"value": float(value)}

@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from harness.core.storage import atomic_write_json
 from harness import __version__, runs
 from harness.core.errors import XchError
+from harness.core.storage import atomic_write_json
 from harness.inventory import Inventory, Target, load_inventory, parse_shard, shard
 
 LEVELS = ("mandatory", "optional")

@@ -8,6 +8,32 @@ The manifest API is importable from the package itself (`from harness.product im
 Artifacts (fetching and reading packages) are `harness.artifacts`.
 """
 
-from harness.product.manifest import (MANIFEST, CATEGORIES, ARTIFACT_TYPES, HEALTH_TYPES, ARCH_ALIASES, PASSTHROUGH, CERTIFY_SUITES, ID_RE, APT_NAME_RE, APT_VERSION_RE, SERVICE_RE, OS_RE, CONTROL_RE, Platform, Artifact, HealthProbe, Lifecycle, SmokeTest, Product, canonical_arch, manifest_path, load_product, product_record, write_product_json, describe)
+from harness.product.manifest import (
+    APT_NAME_RE,
+    APT_VERSION_RE,
+    ARCH_ALIASES,
+    ARTIFACT_TYPES,
+    CATEGORIES,
+    CERTIFY_SUITES,
+    CONTROL_RE,
+    HEALTH_TYPES,
+    ID_RE,
+    MANIFEST,
+    OS_RE,
+    PASSTHROUGH,
+    SERVICE_RE,
+    Artifact,
+    HealthProbe,
+    Lifecycle,
+    Platform,
+    Product,
+    SmokeTest,
+    canonical_arch,
+    describe,
+    load_product,
+    manifest_path,
+    product_record,
+    write_product_json,
+)
 
 __all__ = ['MANIFEST', 'CATEGORIES', 'ARTIFACT_TYPES', 'HEALTH_TYPES', 'ARCH_ALIASES', 'PASSTHROUGH', 'CERTIFY_SUITES', 'ID_RE', 'APT_NAME_RE', 'APT_VERSION_RE', 'SERVICE_RE', 'OS_RE', 'CONTROL_RE', 'Platform', 'Artifact', 'HealthProbe', 'Lifecycle', 'SmokeTest', 'Product', 'canonical_arch', 'manifest_path', 'load_product', 'product_record', 'write_product_json', 'describe']

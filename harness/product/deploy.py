@@ -16,14 +16,15 @@ own output; the teardown runs whatever happened and never raises.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from harness import artifacts
 from harness.core import shell
 from harness.core.errors import InfraError
-from harness.product.lifecycle import WORK_PREFIX, Driver, Snapshot, tail
 from harness.product import Product
+from harness.product.lifecycle import WORK_PREFIX, Driver, Snapshot, tail
 
 
 class DeployError(InfraError):

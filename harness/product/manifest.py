@@ -40,8 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.storage import atomic_write_json
 from harness.core.errors import InputError
+from harness.core.storage import atomic_write_json
 
 MANIFEST = "product.toml"
 CATEGORIES = ("operating-system", "database", "middleware", "office", "application", "driver", "tool",
@@ -380,7 +380,7 @@ def _parity_file(data: dict, source: Path, problems: _Problems) -> Path | None:
 def _suite_sections(data: dict, source: Path, problems: _Problems) -> None:
     """[[workloads]] and [perf.service] belong to the perf suite; validate them here too, so
     `xch product validate` reports their problems with the rest."""
-    from harness.perf.workloads import parse_workloads, parse_service_config
+    from harness.perf.workloads import parse_service_config, parse_workloads
 
     for check in (lambda: parse_workloads(data, source), lambda: parse_service_config(data, source)):
         try:

@@ -22,8 +22,18 @@ from sqlalchemy import Connection, select
 
 from harness.whitelist import platforms as plat
 from harness.whitelist.query import entry_rows
-from harness.whitelist.schema import (certificates, check_results, entries, metrics, platforms, product_versions,
-                                      products, run_targets, runs, vendors)
+from harness.whitelist.schema import (
+    certificates,
+    check_results,
+    entries,
+    metrics,
+    platforms,
+    product_versions,
+    products,
+    run_targets,
+    runs,
+    vendors,
+)
 
 EXPIRING_DAYS = 90
 FAILED = ("failed", "error")

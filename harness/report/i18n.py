@@ -8,7 +8,8 @@ other data).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"

@@ -38,7 +38,7 @@ KIND_ORDER = ("tested", "covered", "declared", "external")
 LOG_LIMIT = 2 * 1024 * 1024  # bytes of one commands.log copied into the site (head and tail beyond that)
 LATEST_RUNS = 20
 PARALLEL_MIN_ROWS = 200  # below this many product versions one process is faster than forking workers
-_ACTIVE: "SiteBuilder | None" = None  # the builder forked workers render from (inherited, never pickled)
+_ACTIVE: SiteBuilder | None = None  # the builder forked workers render from (inherited, never pickled)
 
 
 def _render_part(task: tuple[str, int, int]) -> tuple[int, int, int, dict[str, str]]:

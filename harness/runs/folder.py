@@ -18,9 +18,10 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness.core.errors import InputError
 from harness.core.storage import atomic_write

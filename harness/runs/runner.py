@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs
-from harness.core.paths import project_dir
 from harness.core.errors import EXIT_BAD_INPUT, EXIT_INFRA, InputError
+from harness.core.paths import project_dir
 from harness.inventory import load_inventory, parse_shard, shard
-
 
 RESUMABLE = ("suite", "targets", "product", "inventory", "workers", "shard", "baseline", "baseline_run", "perf_criteria",
              "env")
@@ -53,7 +52,7 @@ class RunRequest:
                 "env": self.env}
 
     @classmethod
-    def from_resume(cls, run_dir: Path, **overrides: Any) -> "RunRequest":
+    def from_resume(cls, run_dir: Path, **overrides: Any) -> RunRequest:
         recorded = runs.load_run(run_dir).get("args", {})
         merged = {k: v for k, v in recorded.items() if k in RESUMABLE}
         merged.update({k: v for k, v in overrides.items() if v not in (None, [], "")})

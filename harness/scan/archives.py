@@ -16,8 +16,9 @@ import os
 import struct
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterator
+from typing import IO
 
 from harness.core.errors import InputError
 

@@ -8,7 +8,8 @@ cost nothing. The estimate is an order of magnitude, and labelled as such in rep
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from harness.scan.rules import RULES
 

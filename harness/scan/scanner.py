@@ -21,8 +21,13 @@ from harness.scan.rules import rule
 from harness.scan.source_asm import ASM_SUFFIXES, arm_sibling, scan_asm, scan_go_asm
 from harness.scan.source_build import CONFIG_SCRIPTS, is_build_file, scan_build, scan_config_script
 from harness.scan.source_c import C_SUFFIXES, analyse_c, scan_c
-from harness.scan.source_lang import (JAVA_ARCHIVES, is_requirements_file, scan_java_archive, scan_requirements,
-                                      scan_wheel_name)
+from harness.scan.source_lang import (
+    JAVA_ARCHIVES,
+    is_requirements_file,
+    scan_java_archive,
+    scan_requirements,
+    scan_wheel_name,
+)
 from harness.scan.target_os import glibc_for
 
 SKIP_DIRS = {".git", ".hg", ".svn", ".pc", "node_modules", "__pycache__", ".tox", ".venv", "venv", ".mypy_cache"}

@@ -94,7 +94,7 @@ def _asm_statement(code: list[str], index: int, start_col: int) -> tuple[str, in
 def _x86_asm_lines(found: CAnalysis) -> list[tuple[int, str]]:
     """(line, kind) of inline assembly statements whose text is x86 (GCC and MSVC forms)."""
     hits: list[tuple[int, str]] = []
-    for index, line in enumerate(found.code):
+    for index in range(len(found.code)):
         if P.MSVC_ASM.search(found.bare[index]):
             hits.append((index + 1, "MSVC __asm block"))
             continue

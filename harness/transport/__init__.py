@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.transport.commandlog import CommandLog
 from harness.inventory import Inventory, Target
 from harness.transport.base import CommandFailed, CommandTimeout, Connection, RunResult
+from harness.transport.commandlog import CommandLog
 
 __all__ = ["CommandFailed", "CommandTimeout", "Connection", "RunResult", "open_connection"]
 

@@ -29,7 +29,7 @@ class RunResult:
     def ok(self) -> bool:
         return self.rc == 0 and not self.timed_out
 
-    def check(self, expect_rc: int | tuple[int, ...] = 0) -> "RunResult":
+    def check(self, expect_rc: int | tuple[int, ...] = 0) -> RunResult:
         """Assert success: raise CommandFailed (an AssertionError, so the check 'fails') on a wrong
         exit code, and CommandTimeout (an infrastructure error, so the check is 'error') on a timeout."""
         if self.timed_out:

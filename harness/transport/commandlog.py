@@ -10,8 +10,8 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 MASK = "********"
 

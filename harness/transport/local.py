@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 from harness.core import shell
-from harness.transport.commandlog import CommandLog
 from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult
-
+from harness.transport.commandlog import CommandLog
 
 EXIT_GRACE_S = 0.1  # after the command exits, how long to keep reading output still in the pipes
 

@@ -19,16 +19,16 @@ import secrets
 import select
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 
 from harness.core import shell
-from harness.transport.commandlog import CommandLog, Masker
 from harness.core.errors import HostKeyError, TransportError
 from harness.inventory import Target
 from harness.transport.base import DEFAULT_OUTPUT_LIMIT, RunResult
+from harness.transport.commandlog import CommandLog, Masker
 
 CONNECT_ATTEMPTS = 3
 KILL_GRACE_S = 5.0
@@ -126,7 +126,7 @@ class _Collector:
 class SSHConnection:
     """A target reached over SSH. Not thread-safe: one connection per target per worker."""
 
-    def __init__(self, target: Target, jump: "SSHConnection | None" = None,
+    def __init__(self, target: Target, jump: SSHConnection | None = None,
                  log: CommandLog | None = None, output_limit: int = DEFAULT_OUTPUT_LIMIT,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.target = target

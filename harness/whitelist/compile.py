@@ -26,8 +26,18 @@ from harness.whitelist.db import Database
 from harness.whitelist.evaluate import Verdict, evaluate
 from harness.whitelist.policy import Policy
 from harness.whitelist.runfolder import PRODUCT_JSON, RunBundle, canonical, read_run_folder, snapshot
-from harness.whitelist.schema import (check_results, declared_platforms, entries, metrics, platforms, product_versions,
-                                      products, run_targets, runs, vendors)
+from harness.whitelist.schema import (
+    check_results,
+    declared_platforms,
+    entries,
+    metrics,
+    platforms,
+    product_versions,
+    products,
+    run_targets,
+    runs,
+    vendors,
+)
 
 
 @dataclass
@@ -175,7 +185,7 @@ def _insert_checks(conn: Connection, run_id: int, target_ids: dict[str, int], re
         row = rows[i]
         check_result_id = ids[(row["run_target_id"], row["test_id"], row["check_id"])]
         for m in records[i]["metrics"]:
-            def num(key: str) -> float | None:
+            def num(key: str, m: dict[str, Any] = m) -> float | None:
                 value = m.get(key)
                 return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
             metric_rows.append({"check_result_id": check_result_id, "run_id": run_id, "name": m["name"],
@@ -349,7 +359,7 @@ def derive(conn: Connection, pv_id: int, policy: Policy, actor: str, t: str) -> 
         audit.record(conn, actor, f"entry.{want['kind']}", "entry", entry_id,
                      {"status": want["status"], "covered_by": want["covered_by_id"],
                       "supersedes": have["id"] if have is not None else None})
-    for pid, have in existing.items():
+    for have in existing.values():
         conn.execute(update(entries).where(entries.c.id == have["id"]).values(current=False))
         audit.record(conn, actor, "entry.retire", "entry", have["id"], {"reason": "no longer covered or declared"})
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from harness.core.paths import project_dir
 from harness.core.errors import InfraError, InputError
+from harness.core.paths import project_dir
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_LOCK_KEY = 0x5843485F574C  # "XCH_WL": the advisory lock every writer takes

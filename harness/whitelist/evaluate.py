@@ -10,8 +10,9 @@ The level is `validated` when the security checks (SEC-) all passed as well, els
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from harness.whitelist.policy import Policy
 

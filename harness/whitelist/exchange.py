@@ -54,7 +54,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
         for item in data:
             ws.append([item[k] for k in keys])
         ws.freeze_panes = "A2"
-        for column, (key, label) in zip(ws.columns, EXPORT_COLUMNS):
+        for column, (key, label) in zip(ws.columns, EXPORT_COLUMNS, strict=False):
             width = max([len(label)] + [len(str(item[key])) for item in data[:500]])
             ws.column_dimensions[column[0].column_letter].width = min(60, width + 2)
         buf = io.BytesIO()

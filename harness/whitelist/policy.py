@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.paths import project_dir
 from harness.core.errors import InputError
+from harness.core.paths import project_dir
 
 STATUSES = ("compatible", "conditional", "incompatible", "pending")
 LEVELS = ("compatible", "validated")

@@ -13,8 +13,21 @@ Conventions that keep both databases alike:
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint, text)
+from sqlalchemy import (
+                        BigInteger,
+                        Boolean,
+                        Column,
+                        Float,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+                        text,
+)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT for the big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -19,7 +19,7 @@ from harness.core.errors import InputError
 from harness.whitelist import audit
 from harness.whitelist.policy import Policy
 from harness.whitelist.runfolder import canonical, sm3
-from harness.whitelist.schema import (approvals, certificates, entries, product_versions, products, runs, submissions)
+from harness.whitelist.schema import approvals, certificates, entries, product_versions, products, runs, submissions
 
 STATES = ("submitted", "testing", "review", "certified", "rejected")
 TRANSITIONS = {"testing": ("submitted",), "review": ("testing",), "rejected": ("submitted", "testing", "review")}

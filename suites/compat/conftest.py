@@ -15,15 +15,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from harness.core.errors import XchError
-from harness.product.lifecycle import Driver, Snapshot
 from harness.product import Product, load_product
+from harness.product.lifecycle import Driver, Snapshot
 
 NOT_APPLICABLE = "not applicable"
 # Step name -> the check that performs it (for skip reasons).

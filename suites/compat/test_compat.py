@@ -87,7 +87,7 @@ def test_artifacts_fetched(target, facts, state, compat_product, evidence):
         state.reports = [artifacts.inspect_cached(f) for f in fetched]
         state.driver.package_names = [r["package"]["name"] for r in state.reports]
         evidence["artifacts"] = [{**f.record(), "package": r["package"], "summary": r["summary"]}
-                                 for f, r in zip(fetched, state.reports)]
+                                 for f, r in zip(fetched, state.reports, strict=True)]
 
 
 @pytest.mark.check("COMPAT-ARCH-001", level=MANDATORY)
@@ -229,7 +229,7 @@ def test_rpath_entries_safe(target, state, evidence):
             if result.timed_out or len(answers) != len(folders) or not set(answers) <= {"y", "n"}:
                 raise InfraError(f"folder existence test on {target.name} answered {len(answers)} of "
                                  f"{len(folders)} folders: {tail(result.stderr or result.stdout, 300)}")
-            missing = {f for f, a in zip(folders, answers) if a == "n"}
+            missing = {f for f, a in zip(folders, answers, strict=True) if a == "n"}
             findings += [{"path": d["path"], "tag": d["tag"], "entry": d["entry"], "kind": "stale",
                           "reason": f"stale: not on the target after install ({d['dir']})"}
                          for d in wanted if d["dir"] in missing]
@@ -298,9 +298,9 @@ def test_declared_ports_listen(target, state, compat_product, evidence):
     with state.step("ports"):
         snap = state.driver.snapshot()
         new = {p["pid"] for p in snap.new_procs(state.before_start)}
-        listening = {l["port"]: l["pid"] for l in snap.data["listen"] if l.get("pid") in new}
+        listening = {sock["port"]: sock["pid"] for sock in snap.data["listen"] if sock.get("pid") in new}
         evidence["listening"] = sorted(listening)
-        others = sorted({l["port"] for l in snap.data["listen"] if l.get("pid") not in new} & set(ports))
+        others = sorted({sock["port"] for sock in snap.data["listen"] if sock.get("pid") not in new} & set(ports))
         missing = [p for p in ports if p not in listening]
         evidence["undeclared"] = sorted(set(listening) - set(ports))
         assert not missing, (f"declared port(s) {missing} not listened on by the product"

@@ -119,7 +119,7 @@ def _matrix(page) -> dict[str, dict]:
     for tr in page.locator("#matrix tbody tr[data-product]").all():
         tds = tr.locator("td").all()
         cells = {}
-        for head, td in zip(heads[5:], tds[5:]):
+        for head, td in zip(heads[5:], tds[5:], strict=True):
             status = td.get_attribute("data-status")
             if status:
                 cells[head] = (status, td.get_attribute("title") or "")

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from whitelist_lib import (PRODUCTS, PROJECT, SUITE, copy_run, db_url, table_counts, wl,  # noqa: E402,F401
-                           write_product_json, xch_cmd)
+from whitelist_lib import PRODUCTS, PROJECT, SUITE, copy_run, db_url, table_counts, wl, write_product_json, xch_cmd  # noqa: E402,F401
 
 pytestmark = pytest.mark.lab
 
@@ -161,7 +160,7 @@ def test_query_filters_csv_and_exports(lab_runs, db_url, tmp_path):
             assert header[:10] == ["软件名称 Product", "软件版本 Version", "厂商 Vendor", "类别 Category",
                                    "测试机构 Test organisation", "CPU/服务器平台 CPU/server platform", "操作系统 OS",
                                    "操作系统版本 OS version", "证书编号 Certificate id", "日期 Date"]
-            data = [dict(zip(["product_name", "product_version"], [c.value for c in row][:2]))
+            data = [dict(zip(["product_name", "product_version"], [c.value for c in row][:2], strict=True))
                     for row in sheet.iter_rows(min_row=2)]
         assert len(data) == len(everything)
         assert {(d["product_name"], d["product_version"]) for d in data} == {(r["product"], r["version"]) for r in everything}

@@ -27,9 +27,8 @@ from pathlib import Path
 import psutil
 
 from harness import lab
-
-from harness.lab import sshd
 from harness.core.errors import LabError
+from harness.lab import sshd
 
 LAB_KEY_NAME = "id_ed25519"
 IMAGE = "bookworm-amd64"
@@ -125,7 +124,7 @@ class LabFleet:
             self.members.append(member)
 
     # -- life cycle --------------------------------------------------------------------------
-    def __enter__(self) -> "LabFleet":
+    def __enter__(self) -> LabFleet:
         try:
             self.start()
         except BaseException:

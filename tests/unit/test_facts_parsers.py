@@ -509,7 +509,8 @@ def test_structured_functions_never_raise_on_garbage():
 
 
 try:  # fuzz tests only when hypothesis is available; the rest of the module must still run
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 except ImportError:  # pragma: no cover - depends on the environment
     given = None
 

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.storage import atomic_write
-
-from harness.lab import host, images, sshd, state
 from harness.core.errors import LabError
-
+from harness.core.storage import atomic_write
+from harness.lab import host, images, sshd, state
 
 # ----------------------------------------------------------------- TOML
 

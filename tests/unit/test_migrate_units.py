@@ -9,8 +9,7 @@ import pytest
 from harness.core.errors import InputError
 from harness.facts.gather import parse_sections
 from harness.migrate.assess import assess_snapshots
-from harness.migrate.collect import (collect_script, parse_cron, parse_proc_net_tcp, parse_ss,
-                                     snapshot_from_sections)
+from harness.migrate.collect import collect_script, parse_cron, parse_proc_net_tcp, parse_ss, snapshot_from_sections
 from harness.migrate.parity import ParityCheck, Side, compare_sides, load_parity, normalise, side_by_side
 from harness.migrate.probe import parse_apt_policy, parse_repoquery
 from harness.migrate.versions import compare_debian, compare_rpm

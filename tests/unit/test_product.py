@@ -166,7 +166,7 @@ def test_not_toml_names_the_file(tmp_path):
 ])
 def test_shell_metacharacters_rejected_where_values_name_things(tmp_path, field, value):
     text = GOOD.replace('apt = "widget-server"\nversion = "1.2.3-1"',
-                        f'apt = "widget-server"\nversion = "1.2.3-1"' if field != "apt" else f'apt = {json.dumps(value)}\nversion = "1.2.3-1"')
+                        'apt = "widget-server"\nversion = "1.2.3-1"' if field != "apt" else f'apt = {json.dumps(value)}\nversion = "1.2.3-1"')
     if field == "version":
         text = text.replace('version = "1.2.3-1"', f"version = {json.dumps(value)}")
     found = problems_of(write(tmp_path, text))

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from harness.core.storage import atomic_write_json
 from harness.certify.evidence import bundle_name, verdict, verify_bundle, write_bundle
+from harness.core.storage import atomic_write_json
 
 
 def rec(check: str, outcome: str, level: str = "mandatory", target: str = "t1") -> dict:

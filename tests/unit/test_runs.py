@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.core.storage import atomic_write_json
 from harness import runs
 from harness.core.errors import InputError
+from harness.core.storage import atomic_write_json
 
 
 def rec(target, test, outcome, **extra):

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core import shell
 from harness.artifacts import Fetched
+from harness.core import shell
 from harness.core.errors import InfraError
 from harness.product import Product
 
@@ -70,15 +70,15 @@ class Snapshot:
     def owned_ports(self) -> set[int]:
         """Ports held by this target's processes outside SSH sessions (a test sshd is not the product)."""
         pids = self.pids()
-        return {l["port"] for l in self.data["listen"] if l.get("pid") in pids}
+        return {sock["port"] for sock in self.data["listen"] if sock.get("pid") in pids}
 
     def all_ports(self) -> set[int]:
-        return {l["port"] for l in self.data["listen"]}
+        return {sock["port"] for sock in self.data["listen"]}
 
     def users(self) -> set[str]:
         return set(self.data["users"])
 
-    def new_procs(self, before: "Snapshot") -> list[dict[str, Any]]:
+    def new_procs(self, before: Snapshot) -> list[dict[str, Any]]:
         """Processes not in `before` (pid and start time both compared, so a reused pid is new)."""
         old = {(p["pid"], p["start"]) for p in before.procs}
         return [p for p in self.procs if (p["pid"], p["start"]) not in old]

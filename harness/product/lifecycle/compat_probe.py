@@ -32,7 +32,7 @@ def _read(path, mode="r"):
     try:
         with open(path, mode) as fh:
             return fh.read()
-    except (OSError, IOError):
+    except OSError:
         return None
 
 
@@ -100,7 +100,7 @@ def processes():
             info["ours"] = _in_our_root(pid, root)
             infos[pid] = info
     result = []
-    for pid, info in infos.items():
+    for info in infos.values():
         if not info["ours"]:
             continue
         session, cur, seen = False, info, set()
@@ -165,7 +165,7 @@ def snapshot():
 
 
 def _owned_port(port):
-    return any(l["port"] == port and l["pid"] is not None for l in listening())
+    return any(s["port"] == port and s["pid"] is not None for s in listening())
 
 
 def wait_tcp(host, port, timeout, owned=False):
@@ -177,7 +177,7 @@ def wait_tcp(host, port, timeout, owned=False):
             if not owned or _owned_port(port):
                 return {"ok": True, "elapsed": round(time.time() - start, 3)}
             error = "port %d answers but no process of this target holds it" % port
-        except (OSError, socket.error) as exc:
+        except OSError as exc:
             error = "%s: %s" % (type(exc).__name__, exc)
         if time.time() - start >= timeout:
             return {"ok": False, "elapsed": round(time.time() - start, 3), "error": error}
@@ -186,8 +186,8 @@ def wait_tcp(host, port, timeout, owned=False):
 
 def wait_http(url, status, timeout):
     try:
-        from urllib.request import urlopen
         from urllib.error import HTTPError
+        from urllib.request import urlopen
     except ImportError:  # pragma: no cover - Python 2
         return {"ok": False, "elapsed": 0, "error": "python3 urllib missing"}
     start, error = time.time(), ""
@@ -210,7 +210,7 @@ def wait_http(url, status, timeout):
 def wait_closed(timeout, ports):
     start = time.time()
     while True:
-        held = sorted({l["port"] for l in listening() if l["port"] in ports and l["pid"] is not None})
+        held = sorted({s["port"] for s in listening() if s["port"] in ports and s["pid"] is not None})
         if not held or time.time() - start >= timeout:
             return {"ok": not held, "elapsed": round(time.time() - start, 3), "held": held}
         time.sleep(0.5)

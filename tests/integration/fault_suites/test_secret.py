@@ -9,4 +9,4 @@ import pytest
 def test_echo_secret(target):
     secret = os.environ["XCH_TEST_PASSWORD"]
     result = target.run(f"echo 'the password is {secret}'").check()
-    assert False, f"deliberate failure quoting output: {result.stdout}"
+    raise AssertionError(f"deliberate failure quoting output: {result.stdout}")
