@@ -12,17 +12,15 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.core import arch as arches
 from harness.core.errors import LabError
 from harness.lab.host import mounts_under, unmount_all_under
-from harness.lab.state import DEBIAN_ARCH, DEBIAN_SUITE, LabTarget, Progress, RootfsSpec
+from harness.lab.state import DEBIAN_SUITE, LabTarget, Progress, RootfsSpec
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
 DEBOOTSTRAP_INCLUDE = "openssh-server,python3,procps,iproute2"
-
-
-ELF_MACHINE = {0xB7: "aarch64", 0x3E: "x86_64"}
 
 
 def _remove_tree(path: Path, progress: Progress) -> None:
@@ -46,9 +44,9 @@ def build_debian_image(target: LabTarget, base: Path, progress: Progress) -> Non
     _remove_tree(partial, progress)
     partial.parent.mkdir(parents=True, exist_ok=True)
     mirror = os.environ.get("XCH_LAB_MIRROR", DEFAULT_MIRROR)
-    args = ["debootstrap", f"--arch={DEBIAN_ARCH[target.arch]}", "--variant=minbase",
+    args = ["debootstrap", f"--arch={arches.debian_arch(target.arch)}", "--variant=minbase",
             f"--include={DEBOOTSTRAP_INCLUDE}", DEBIAN_SUITE, str(partial), mirror]
-    progress(f"building {DEBIAN_ARCH[target.arch]} image {target.image} (debootstrap, ~2 min; log {log})...")
+    progress(f"building {arches.debian_arch(target.arch)} image {target.image} (debootstrap, ~2 min; log {log})...")
     started = time.monotonic()
     with open(log, "w") as fh:
         fh.write(f"# {' '.join(args)}\n")
@@ -100,9 +98,9 @@ def elf_arch(root: Path) -> str | None:
             head = real.read_bytes()[:20] if real.is_file() else b""
         except OSError:
             continue
-        if head[:4] == b"\x7fELF" and len(head) >= 20:
-            order = "little" if head[5] == 1 else "big"
-            return ELF_MACHINE.get(int.from_bytes(head[18:20], order), f"elf-{head[18]:#x}")
+        machine = arches.from_elf_header(head)
+        if machine:
+            return machine
     return None
 
 

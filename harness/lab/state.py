@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core import arch as arches
 from harness.core.errors import LabError
 from harness.core.locks import folder_lock
 from harness.core.storage import atomic_write
@@ -36,9 +37,6 @@ INVENTORY_HEADER = (
 
 
 ARCHES = ("aarch64", "x86_64")
-
-
-DEBIAN_ARCH = {"aarch64": "arm64", "x86_64": "amd64"}
 
 
 FIRST_EXTRA_INDEX = 4  # extras get 127.0.0.4:2203, 127.0.0.5:2204, ...
@@ -86,7 +84,7 @@ def _stderr_progress(message: str) -> None:
 def host_arch() -> str:
     """The host's machine name in the kernel's spelling (x86_64, aarch64)."""
     machine = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    return arches.canonical(machine) or machine
 
 
 def builtin_targets(native: str | None = None) -> list[LabTarget]:

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core import arch as arches
 from harness.core.errors import InputError
 from harness.core.storage import atomic_write_json
 
@@ -48,16 +49,9 @@ CATEGORIES = ("operating-system", "database", "middleware", "office", "applicati
               "server", "chip", "storage", "network", "terminal")
 ARTIFACT_TYPES = ("deb", "rpm", "tar.gz")
 HEALTH_TYPES = ("tcp", "http", "command")
-# Canonical architecture names are `uname -m` spellings (what facts["arch"] holds).
-ARCH_ALIASES = {
-    "aarch64": "aarch64", "arm64": "aarch64",
-    "x86_64": "x86_64", "amd64": "x86_64", "x86-64": "x86_64",
-    "loongarch64": "loongarch64", "loong64": "loongarch64",
-    "mips64el": "mips64", "mips64": "mips64",
-    "riscv64": "riscv64", "ppc64le": "ppc64le", "ppc64el": "ppc64le", "s390x": "s390x",
-    "armv7l": "armv7l", "armhf": "armv7l", "i686": "i686", "i386": "i686",
-    "all": "all", "noarch": "all", "any": "all",
-}
+# Canonical architecture names are `uname -m` spellings (what facts["arch"] holds); every accepted
+# spelling lives in the one table, harness.core.arch.
+ARCH_ALIASES = arches.ALIASES
 # Passed through untouched for the suites that own them (perf, migration, security).
 PASSTHROUGH = ("workloads", "perf", "migration", "security")
 # Suites `xch certify` runs after compat when the manifest asks for them ([certify] suites = [...]).
@@ -192,7 +186,7 @@ class Product:
 
 
 def canonical_arch(value: str) -> str | None:
-    return ARCH_ALIASES.get(str(value).strip().lower())
+    return arches.canonical(value)
 
 
 def manifest_path(path: str | Path) -> Path:

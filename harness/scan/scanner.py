@@ -3,7 +3,8 @@
 Two passes over a tree: the first finds where ARM code already lives (NEON/SVE, aarch64 macros,
 ARM-named files) so the second can tell an x86 file of a ported project from an unported one.
 Packages (deb, rpm, tarball, jar, wheel) are unpacked into a temporary folder first; packages
-met inside a tree are read in memory for their ELF files only.
+met inside a tree are streamed for their ELF files only. Both go through the one package reader,
+harness.artifacts (bounded expansion, hostile files refused with a clear message).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import artifacts
 from harness.core.errors import InputError
-from harness.scan import archives, binary
+from harness.scan import binary
 from harness.scan import patterns as P
 from harness.scan.model import Finding, ScanReport
 from harness.scan.rules import rule
@@ -74,9 +76,9 @@ def _kind(path: Path) -> str:
         return "python"
     if suffix.lower() in JAVA_ARCHIVES:
         return "java"
-    if archives.archive_kind(path) in ("deb", "rpm", "zip"):
+    if artifacts.kind_of(path) in ("deb", "rpm", "zip"):
         return "package"
-    if archives.archive_kind(path) == "tar":
+    if artifacts.kind_of(path) == "tar":
         return "tarball"
     return "other"
 
@@ -92,14 +94,16 @@ class _Scan:
     def add(self, findings: list[Finding]) -> None:
         self.report.findings.extend(findings)
 
-    def elf(self, name: str, data: bytes | None = None, path: Path | None = None, judge_arch: bool = True) -> None:
+    def elf(self, name: str, member: artifacts.Member | None = None, path: Path | None = None,
+            judge_arch: bool = True) -> None:
         try:
-            if data is not None:
-                info = binary.read_elf_bytes(name, data)
+            if member is not None:
+                with member.spooled() as copy:
+                    info = binary.read_elf(name, copy)
             else:
                 with open(path, "rb") as fh:  # type: ignore[arg-type]
                     info = binary.read_elf(name, fh)
-        except (binary.ELFError, OSError, ValueError, IndexError) as exc:
+        except (binary.DamagedElf, OSError) as exc:
             r = rule("archive-unreadable")
             self.add([Finding(r.id, r.severity, name, 0, f"damaged ELF: {exc}"[:200], r.suggestion)])
             return
@@ -110,13 +114,14 @@ class _Scan:
         self.add(findings)
 
     def package(self, path: Path, display: str) -> None:
-        """ELF files inside a package met in the tree, read in memory."""
+        """ELF files inside a package met in the tree, streamed."""
         in_java = path.suffix.lower() in JAVA_ARCHIVES or path.suffix.lower() == ".whl"
         try:
-            for name, content in archives.iter_members(path):
-                if binary.is_elf(content[:4]):
-                    self.elf(f"{display}!/{name.lstrip('./')}", data=content, judge_arch=not in_java)
-        except archives.UnsupportedArchive as exc:
+            with artifacts.open_archive(path, display=display) as archive:
+                for member in archive.members():
+                    if member.kind == "file" and binary.is_elf(member.head(4)):
+                        self.elf(f"{display}!/{member.path}", member=member, judge_arch=not in_java)
+        except artifacts.ArchiveError as exc:
             r = rule("archive-unreadable")
             self.add([Finding(r.id, r.severity, display, 0, exc.message[:200], r.suggestion)])
 
@@ -208,9 +213,11 @@ def scan_path(path: str | Path, target_arch: str = "aarch64", target_os: str = "
     started = time.monotonic()
     if source.is_dir():
         _Scan(source.resolve(), report).run(_walk(source.resolve()))
-    elif archives.archive_kind(source):
+    elif artifacts.kind_of(source):
         with tempfile.TemporaryDirectory(prefix="xch-scan-") as tmp:
-            count = archives.extract(source, Path(tmp))
+            left_out: list[str] = []
+            count = artifacts.extract(source, Path(tmp), display=str(source), notes=left_out)
+            report.notes += left_out
             scan = _Scan(Path(tmp), report)
             if source.suffix.lower() in JAVA_ARCHIVES:
                 report.findings.extend(scan_java_archive(source.name, source))

@@ -7,16 +7,16 @@ version pip on aarch64 falls back to building from source (compilers, headers, h
 
 from __future__ import annotations
 
-import io
 import re
-import struct
-import zipfile
 from pathlib import Path
+from typing import Iterator
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness import artifacts
+from harness.core import arch
 from harness.scan.model import Finding
 from harness.scan.rules import rule
 from harness.scan.source_c import snippet
@@ -37,8 +37,6 @@ QUOTED_REQUIREMENT = re.compile(r"[\"'](?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?
 WHEEL_NAME = re.compile(r"^(?P<dist>[^-]+)-(?P<ver>[^-]+)(?:-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
 JAVA_ARCHIVES = {".jar", ".war", ".ear", ".aar"}
 NATIVE_SUFFIXES = (".so", ".jnilib")
-ELF_MACHINES = {3: "i386", 62: "x86_64", 183: "aarch64", 40: "arm", 258: "loongarch64", 243: "riscv64",
-                21: "ppc64", 22: "s390x", 8: "mips"}
 
 
 def is_requirements_file(path: Path) -> bool:
@@ -100,39 +98,28 @@ def scan_wheel_name(display: str, path: Path) -> list[Finding]:
     return [Finding(r.id, r.severity, display, 0, path.name, r.suggestion)]
 
 
-def elf_machine(head: bytes) -> str:
-    """The machine of an ELF image from its first 20 bytes ('' when not ELF)."""
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        return ""
-    order = "<" if head[5] == 1 else ">"
-    (machine,) = struct.unpack(order + "H", head[18:20])
-    return ELF_MACHINES.get(machine, f"em{machine}")
-
-
-def _native_members(archive: zipfile.ZipFile, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+def _native_members(archive: artifacts.Archive, members: Iterator[artifacts.Member], prefix: str = "",
+                    depth: int = 0) -> list[tuple[str, str]]:
     """(member path, machine) of every native library in a Java archive, one level of nested jars deep."""
     found = []
-    for info in archive.infolist():
-        name = info.filename
+    for member in members:
+        name = member.path
+        if member.kind != "file":
+            continue
         if name.endswith(NATIVE_SUFFIXES) or ".so." in name.rsplit("/", 1)[-1]:
-            with archive.open(info) as fh:
-                found.append((prefix + name, elf_machine(fh.read(20))))
-        elif depth == 0 and name.endswith(tuple(JAVA_ARCHIVES)) and info.file_size < 256 * 1024 * 1024:
-            try:
-                nested = zipfile.ZipFile(io.BytesIO(archive.read(info)))
-            except zipfile.BadZipFile:
-                continue
-            found += _native_members(nested, prefix + name + "!/", depth + 1)
+            found.append((prefix + name, arch.from_elf_header(member.head(20))))
+        elif depth == 0 and name.endswith(tuple(JAVA_ARCHIVES)) and member.head(4) == b"PK\x03\x04":
+            found += _native_members(archive, archive.nested(member), prefix + name + "!/", depth + 1)
     return found
 
 
 def scan_java_archive(display: str, path: Path) -> list[Finding]:
     try:
-        with zipfile.ZipFile(path) as archive:
-            natives = _native_members(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+        with artifacts.open_archive(path, "zip", display=display) as archive:
+            natives = _native_members(archive, archive.members())
+    except artifacts.ArchiveError as exc:
         r = rule("archive-unreadable")
-        return [Finding(r.id, r.severity, display, 0, str(exc)[:200], r.suggestion)]
+        return [Finding(r.id, r.severity, display, 0, exc.message[:200], r.suggestion)]
     machines = {m for _, m in natives if m}
     if not machines:
         return []

@@ -27,7 +27,7 @@ import time
 import pytest
 
 from harness import artifacts
-from harness.core import shell
+from harness.core import arch as arches, shell
 from harness.core.errors import InfraError, InputError
 from harness.product.lifecycle import describe_proc, tail
 
@@ -84,7 +84,10 @@ def test_artifacts_fetched(target, facts, state, compat_product, evidence):
             except InputError as exc:  # the manifest names a package or file that does not exist
                 raise AssertionError(f"artifact {artifact.describe()} cannot be fetched: {exc.message}") from None
         state.driver.fetched = fetched
-        state.reports = [artifacts.inspect_cached(f) for f in fetched]
+        try:
+            state.reports = [artifacts.inspect_cached(f) for f in fetched]
+        except artifacts.ArchiveError as exc:  # damaged, truncated or a decompression bomb
+            raise AssertionError(f"artifact cannot be read: {exc.message}") from None
         state.driver.package_names = [r["package"]["name"] for r in state.reports]
         evidence["artifacts"] = [{**f.record(), "package": r["package"], "summary": r["summary"]}
                                  for f, r in zip(fetched, state.reports, strict=True)]
@@ -96,12 +99,12 @@ def test_architecture_matches(target, facts, state, evidence):
     state.need("artifacts")
     with state.step("arch"):
         arch = facts["arch"]
-        want_deb = artifacts.DEB_ARCH.get(arch)
+        want_deb = arches.debian_arch(arch)
         wrong_pkg = [f"{r['package']['name']} ({r['package']['architecture']})" for r in state.reports
                      if r["type"] == "deb" and r["package"]["architecture"] not in (want_deb, "all")]
         offending = [{**bad, "package": r["package"]["name"]} for r in state.reports
                      for bad in artifacts.arch_mismatches(r, arch)]
-        evidence["expected_machine"] = artifacts.ELF_MACHINE_FOR_ARCH.get(arch, arch)
+        evidence["expected_machine"] = arch  # ELF machines are named in the canonical arch spelling
         evidence["elf_checked"] = sum(len(artifacts.all_elves(r)) for r in state.reports)
         evidence["offending"] = offending
         problems = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core import shell
+from harness.core import arch as arches, shell
 
 REQUIRED_FACTS = ("arch", "kernel", "os_id", "os_version", "glibc", "cores", "mem_total_mb", "page_size",
                   "pkg_manager", "cpu_vendor")
@@ -38,7 +38,8 @@ def test_arch_matches_binaries(target, facts, evidence):
     machine, elf_bytes = result.stdout.split("\n", 1)
     evidence["uname_m"] = machine
     evidence["elf_e_machine"] = elf_bytes.split()
-    expected = {"aarch64": ["b7", "00"], "x86_64": ["3e", "00"]}.get(facts["arch"])
+    known = facts["arch"] in arches.ARCHES
+    expected = [f"{b:02x}" for b in arches.elf_machine_bytes(facts["arch"])] if known else None
     assert machine == facts["arch"]
     if expected:
         assert elf_bytes.split() == expected, f"/bin/sh e_machine {elf_bytes.split()} does not match {machine}"

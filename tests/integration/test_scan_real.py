@@ -20,7 +20,7 @@ import time
 import pytest
 
 from harness.scan import scan_path
-from harness.scan.debian import DebianMirror
+from harness.artifacts import DebianMirror
 
 pytestmark = pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get (a Debian controller)")
 

@@ -20,9 +20,10 @@ from harness.core.errors import InputError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "products"))
 from debbuild import HOST_TRUE, build_deb, newer_glibc_binary  # noqa: E402
 
-HOST_MACHINE = {"x86_64": "x86-64", "aarch64": "aarch64"}.get(__import__("os").uname().machine)
-OTHER_ARCH = "aarch64" if HOST_MACHINE == "x86-64" else "x86_64"
-HOST_ARCH = "x86_64" if HOST_MACHINE == "x86-64" else "aarch64"
+# ELF machines are reported in the one spelling of harness.core.arch: the kernel's (x86_64, not x86-64).
+HOST_MACHINE = {"x86_64": "x86_64", "aarch64": "aarch64"}.get(__import__("os").uname().machine)
+OTHER_ARCH = "aarch64" if HOST_MACHINE == "x86_64" else "x86_64"
+HOST_ARCH = "x86_64" if HOST_MACHINE == "x86_64" else "aarch64"
 LIBZ = next(iter(sorted(Path("/usr/lib").glob("*-linux-gnu/libz.so.1*"))), None)
 
 

@@ -20,9 +20,9 @@ from debbuild import HOST_TRUE, build_deb, with_search_path  # noqa: E402
 
 def report(*elves: dict) -> dict:
     """A minimal inspection report holding these ELF entries (plus one jar native, which is not judged)."""
-    full = [{"machine": "x86-64", "class": 64, "type": "EXEC", "glibc": "2.34", "needed": ["libc.so.6"],
+    full = [{"machine": "x86_64", "class": 64, "type": "EXEC", "glibc": "2.34", "needed": ["libc.so.6"],
              "rpath": [], "runpath": [], **e} for e in elves]
-    jar_native = {"path": "/usr/share/x/x.jar!lib/libx.so", "machine": "x86-64", "rpath": ["/tmp/build"],
+    jar_native = {"path": "/usr/share/x/x.jar!lib/libx.so", "machine": "x86_64", "rpath": ["/tmp/build"],
                   "runpath": [""]}
     return {"elf": full, "jars": [{"path": "/usr/share/x/x.jar", "native": [jar_native]}], "wheels": []}
 

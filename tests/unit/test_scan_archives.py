@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.artifacts import extract, open_archive, safe_member_path
 from harness.scan import scan_path
-from harness.scan.archives import extract, iter_members, safe_member_path
 
 HOST_ELF = Path("/usr/bin/true")
 pytestmark = pytest.mark.skipif(not HOST_ELF.exists(), reason="needs the controller's /usr/bin/true (an ELF)")
@@ -59,8 +59,9 @@ def test_rpm_payload_read_without_rpm(tmp_path):
     payload = gzip.compress(_cpio_newc({"./usr/bin/demo": HOST_ELF.read_bytes(), "./etc/demo.conf": b"x=1\n"}))
     rpm = tmp_path / "demo-1.0-1.x86_64.rpm"
     rpm.write_bytes(lead + _rpm_header() + _rpm_header() + payload)
-    names = sorted(name for name, _ in iter_members(rpm))
-    assert names == ["./etc/demo.conf", "./usr/bin/demo"]
+    with open_archive(rpm) as archive:  # member names come without the leading ./ (one reader for scan and inspect)
+        names = sorted(m.path for m in archive.members() if m.kind == "file")
+    assert names == ["etc/demo.conf", "usr/bin/demo"]
     report = scan_path(rpm, target_os="openeuler-20.03")
     assert [b.file for b in report.binaries] == ["usr/bin/demo"]
 
