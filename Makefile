@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 XCH := $(VENV)/bin/xch
 APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps dpkg-dev \
-                chromium fonts-noto-cjk patchelf
+                chromium fonts-noto-cjk patchelf rpm
 PYTEST_ARGS ?=
 
 # The PostgreSQL the whitelist tests use (the password is a throwaway for a loopback test server).

@@ -147,9 +147,13 @@ class _Slice(io.RawIOBase):
 
 
 class _Counted(io.RawIOBase):
-    """A decompressed stream whose every byte is charged to the budget; decoder errors become ArchiveError."""
+    """A stream whose decoder errors become ArchiveError naming `what`; each byte is charged to `budget` if given.
 
-    def __init__(self, raw: IO[bytes], budget: _Budget, what: str) -> None:
+    Decompressed streams are charged; a tar member's stream is not (its bytes were charged as
+    the tar stream was decompressed).
+    """
+
+    def __init__(self, raw: IO[bytes], budget: _Budget | None, what: str) -> None:
         self.raw, self.budget, self.what = raw, budget, what
 
     def readable(self) -> bool:
@@ -158,7 +162,8 @@ class _Counted(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         with _refusing(self.what):
             data = self.raw.read(len(buffer))
-        self.budget.charge(len(data))
+        if self.budget is not None:
+            self.budget.charge(len(data))
         buffer[:len(data)] = data
         return len(data)
 
@@ -431,28 +436,8 @@ def _tar_opener(tar: tarfile.TarFile, info: tarfile.TarInfo, where: str) -> Call
     def opener() -> IO[bytes]:
         with _refusing(where):
             handle = tar.extractfile(info)
-        return _Guarded(handle, where) if handle is not None else io.BytesIO(b"")
+        return _Counted(handle, None, where) if handle is not None else io.BytesIO(b"")
     return opener
-
-
-class _Guarded(io.RawIOBase):
-    """A member stream whose read errors become ArchiveError naming the member."""
-
-    def __init__(self, raw: IO[bytes], where: str) -> None:
-        self.raw, self.where = raw, where
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        with _refusing(self.where):
-            data = self.raw.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
-        with _refusing(self.where):
-            return self.raw.read(size)
 
 
 # -- rpm --------------------------------------------------------------------------------------------

@@ -5,4 +5,5 @@
 - locks.py    an flock on a folder, so processes that share it take turns
 - shell.py    the one place that builds shell command text (argv lists, quoted)
 - paths.py    the project folder (targets/, products/, results/, whitelist/)
+- arch.py     the one table of architecture spellings (uname -m, Debian, RPM, ELF e_machine, wheel tags)
 """

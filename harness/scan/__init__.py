@@ -4,7 +4,9 @@
     report = scan_path("src/", target_arch="aarch64", target_os="openeuler-22.03")
     print(render(report, "text"))
 
-Rules live in harness.scan.rules; each scanner module handles one kind of file.
+Rules live in harness.scan.rules; each scanner module handles one kind of file. Packages and ELF
+files are read through harness.artifacts, the reader compat and `xch product inspect` use
+(binary.py turns its ELF records into ElfInfo and findings).
 """
 
 from harness.scan.model import ElfInfo, Finding, ScanReport

@@ -23,7 +23,7 @@ from harness.certify.evidence import verify_bundle
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT / "tests" / "fixtures" / "products"))
-from debbuild import HOST_SLEEP, build_deb, init_script, newer_glibc_binary, with_search_path  # noqa: E402
+from debbuild import IDENTITY, HOST_SLEEP, build_deb, init_script, newer_glibc_binary, with_search_path  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
@@ -89,17 +89,6 @@ def product_dir(tmp_path: Path, name: str, manifest: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "product.toml").write_text(manifest)
     return folder
-
-
-IDENTITY = """
-[product]
-vendor = "xch tests"
-name = "{name}"
-version = "1.0"
-category = "tool"
-contact = "xch@example.invalid"
-platforms = [{{ arch = "{arch}", os = "debian", os_version = "12" }}]
-"""
 
 
 # -- real products -----------------------------------------------------------------------------------
