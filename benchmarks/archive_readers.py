@@ -40,7 +40,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "products"))
 
-from harness.artifacts import AptFetcher, ArchiveError, Limits, open_archive  # noqa: E402
+from harness.artifacts import AptFetcher, Limits, open_archive  # noqa: E402
 from harness.product import Artifact  # noqa: E402
 
 LIMITS = Limits(max_bytes=1 << 40, max_ratio=1 << 30)  # measure reading, not refusing
@@ -221,10 +221,13 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 
 def peak_rss_mb(contender: str, path: Path) -> str:
-    """Peak RSS of reading `path` with one contender, in a fresh process (MB), or what went wrong."""
-    code = (f"import sys, resource; sys.path.insert(0, {str(Path(__file__).parent)!r}); import archive_readers as b; "
+    """Peak RSS of reading `path` with one contender, in a fresh process (MB), or what went wrong.
+
+    VmHWM, not ru_maxrss: after fork and exec Linux keeps the parent's ru_maxrss in the child.
+    """
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import archive_readers as b; "
             f"fn = dict((n, f) for n, f, _ in b.CONTENDERS['rpm'])[{contender!r}]; fn(b.Path({str(path)!r})); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+            "print(next(int(l.split()[1]) // 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')))")
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:

@@ -191,6 +191,10 @@ def _refusing(what: str) -> Iterator[None]:
         raise ArchiveError(f"{what}: needs more memory than this machine gives it; refused") from None
     except RecursionError:
         raise ArchiveError(f"{what}: nested too deeply; refused") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the disk, not the data (decoders raise OSError without an errno)
+            raise
+        raise ArchiveError(f"{what}: {_describe(exc)}") from None
     except _DECODE_ERRORS as exc:
         raise ArchiveError(f"{what}: {_describe(exc)}") from None
 
@@ -403,7 +407,8 @@ _PROPER_END = getattr(tarfile, "EOFHeaderError", ())
 
 def _tar_members(stream: _Counted, what: str) -> Iterator[Member]:
     with _refusing(what):
-        tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_EndTrackingTarInfo)  # type: ignore[call-overload]
+        tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_EndTrackingTarInfo,  # type: ignore[call-overload]
+                           bufsize=_CHUNK)  # large reads: liblzma and zlib cost per call
     with tar:
         while True:
             with _refusing(what):

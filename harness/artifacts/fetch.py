@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from harness.core import arch as arches
 from harness.core.errors import InfraError, InputError
@@ -42,11 +42,16 @@ def cache_dir() -> Path:
 
 def digests(path: Path) -> dict[str, str]:
     """sha256 and SM3 of a file, streamed (SM3 comes from OpenSSL through hashlib)."""
-    sha, sm3 = hashlib.sha256(), hashlib.new("sm3")
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(chunk)
-            sm3.update(chunk)
+        return digest_stream(fh)
+
+
+def digest_stream(fh: BinaryIO) -> dict[str, str]:
+    """sha256 and SM3 of what a stream holds from where it is to its end."""
+    sha, sm3 = hashlib.sha256(), hashlib.new("sm3")
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        sha.update(chunk)
+        sm3.update(chunk)
     return {"sha256": sha.hexdigest(), "sm3": sm3.hexdigest()}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import runs
-from harness.artifacts import digest_bytes, digests
+from harness.artifacts import ArchiveError, digest_bytes, digest_stream, digests, open_archive
 from harness.core.storage import atomic_file, atomic_write_json
 
 BUNDLE_DIR = "evidence"
@@ -119,17 +119,41 @@ def write_bundle(run_dir: Path, product_id: str, target: str, records: list[dict
     return entry
 
 
+MANIFEST_LIMIT = 16 << 20  # bytes of MANIFEST.json read
+
+
 def verify_bundle(path: Path) -> list[str]:
-    """Problems found re-checking a bundle against its MANIFEST (empty when intact)."""
+    """Problems found re-checking a bundle against its MANIFEST (empty when intact).
+
+    Read through the one package reader (streamed, bounded): a damaged bundle is one problem.
+    """
+    got: dict[str, dict[str, str]] = {}
+    manifest_text = None
+    try:
+        with open_archive(path, "tar") as archive:
+            for member in archive.members():
+                if member.kind != "file" or "/" not in member.path:
+                    continue
+                name = member.path.split("/", 1)[1]
+                if name == "MANIFEST.json":
+                    manifest_text = member.read(MANIFEST_LIMIT)
+                else:
+                    got[name] = digest_stream(member.open())
+    except ArchiveError as exc:
+        return [f"bundle unreadable: {exc.message}"]
+    if manifest_text is None:
+        return ["MANIFEST.json: missing"]
+    try:
+        manifest = json.loads(manifest_text)
+    except ValueError:
+        return ["MANIFEST.json: not JSON"]
+    if not isinstance(manifest, dict):
+        return ["MANIFEST.json: not a JSON object"]
     problems = []
-    with tarfile.open(path, "r:gz") as tar:
-        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if m.isfile() and "/" in m.name}
-        manifest = json.loads(tar.extractfile(members["MANIFEST.json"]).read())
-        for name, expected in manifest.items():
-            if name not in members:
-                problems.append(f"{name}: missing")
-                continue
-            got = digest_bytes(tar.extractfile(members[name]).read())
-            if got != {"sha256": expected["sha256"], "sm3": expected["sm3"]}:
-                problems.append(f"{name}: digest mismatch")
+    for name, expected in manifest.items():
+        if name not in got:
+            problems.append(f"{name}: missing")
+        elif not isinstance(expected, dict) or got[name] != {"sha256": expected.get("sha256"),
+                                                               "sm3": expected.get("sm3")}:
+            problems.append(f"{name}: digest mismatch")
     return problems

@@ -76,3 +76,14 @@ def test_tampering_is_detected(tmp_path):
                 member.size = len(data)
             tar.addfile(member, io.BytesIO(data))
     assert verify_bundle(bundle) == ["records.jsonl: digest mismatch"]
+
+
+def test_a_damaged_bundle_is_one_problem_not_a_crash(tmp_path):
+    """verify_bundle reads through the one package reader: truncation is reported, never raised."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    bundle = run_dir / write_bundle(run_dir, "p", "t1", [rec("A", "passed")])["file"]
+    data = bundle.read_bytes()
+    bundle.write_bytes(data[:len(data) // 2])
+    [problem] = verify_bundle(bundle)
+    assert problem.startswith("bundle unreadable: ") and str(bundle) in problem and "truncated" in problem
