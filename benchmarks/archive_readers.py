@@ -4,8 +4,8 @@
 Three questions, answered side by side on real packages (Debian .debs fetched with apt, an .rpm
 built by rpmbuild from the same files, a .tar.gz of them):
 
-1. speed: wall time to read every member's bytes (median of --runs), MB/s of expanded data, and
-   the ratio to xch's reader;
+1. speed: wall time to read every member's bytes (median and minimum of --runs, contenders
+   interleaved), MB/s of expanded data, and the ratio to xch's reader;
 2. hostile input: a .deb whose ar header says -60 bytes; a zstd-payload .rpm of zeros (peak RSS);
 3. mangled input: --mutations random truncations and bit flips of each real package; per reader,
    how many were read, refused with the reader's own error, raised something else (what a caller
@@ -246,20 +246,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="xch-bench-") as tmp:
         work = Path(tmp)
         inputs = build_inputs(work, args.debs.split(","))
-        print(f"{'format':7} {'package':42} {'reader':14} {'median s':>9} {'MB/s':>7} {'/ xch':>6}")
+        print(f"{'format':7} {'package':42} {'reader':14} {'median s':>9} {'min s':>7} {'MB/s':>7} {'/ xch':>6}")
         for kind, paths in inputs.items():
             for path in paths:
-                base = None
-                for name, fn, module in CONTENDERS[kind]:
+                ready = [(name, fn) for name, fn, module in CONTENDERS[kind] if not module or _have(module)]
+                for name, _fn, module in CONTENDERS[kind]:
                     if module and not _have(module):
                         print(f"{kind:7} {path.name[:42]:42} {name:14} {'not installed':>9}")
-                        continue
-                    seconds, size = time_reader(fn, path, args.runs)
-                    base = base or seconds
-                    figures["speed"].append({"format": kind, "package": path.name, "reader": name, "seconds": seconds,
-                                             "bytes": size})
-                    print(f"{kind:7} {path.name[:42]:42} {name:14} {seconds:9.3f} {size / seconds / 1e6:7.1f} "
-                          f"{seconds / base:6.2f}")
+                times: dict[str, list[float]] = {name: [] for name, _ in ready}
+                sizes: dict[str, int] = {}
+                for _ in range(args.runs):  # interleaved, so a busy machine slows every contender alike
+                    for name, fn in ready:
+                        seconds, sizes[name] = time_reader(fn, path, 1)
+                        times[name].append(seconds)
+                base = statistics.median(times["xch"])
+                for name, _fn in ready:
+                    median = statistics.median(times[name])
+                    figures["speed"].append({"format": kind, "package": path.name, "reader": name, "median_s": median,
+                                             "min_s": min(times[name]), "bytes": sizes[name]})
+                    print(f"{kind:7} {path.name[:42]:42} {name:14} {median:9.3f} {min(times[name]):7.3f} "
+                          f"{sizes[name] / median / 1e6:7.1f} {median / base:6.2f}")
 
         import hostile
 
