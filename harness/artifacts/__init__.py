@@ -20,14 +20,38 @@ Architecture spellings (Debian, RPM, ELF, wheel) come from harness.core.arch.
 
 from __future__ import annotations
 
-from harness.artifacts.archives import (ArchiveError, Archive, Limits, Member, extract, kind_of, open_archive,
-                                        safe_member_path)
+from harness.artifacts.archives import (
+    Archive,
+    ArchiveError,
+    Limits,
+    Member,
+    extract,
+    kind_of,
+    open_archive,
+    safe_member_path,
+)
 from harness.artifacts.elf import ElfRecord, glibc_key, is_elf, read_elf
-from harness.artifacts.fetch import (AptFetcher, DebianMirror, Fetched, cache_dir, digest_bytes, digest_stream, digests,
-                                     fetch, fetch_product)
+from harness.artifacts.fetch import (
+    AptFetcher,
+    DebianMirror,
+    Fetched,
+    cache_dir,
+    digest_bytes,
+    digest_stream,
+    digests,
+    fetch,
+    fetch_product,
+)
 from harness.artifacts.inspect import INSPECT_VERSION, all_elves, inspect_artifact, inspect_cached, summarise
-from harness.artifacts.judge import (BUILD_PATH_PREFIXES, arch_mismatches, glibc_fits, glibc_offenders,
-                                     rpath_findings, rpath_search_dirs, runs_on)
+from harness.artifacts.judge import (
+    BUILD_PATH_PREFIXES,
+    arch_mismatches,
+    glibc_fits,
+    glibc_offenders,
+    rpath_findings,
+    rpath_search_dirs,
+    runs_on,
+)
 
 __all__ = [
     "ArchiveError", "Archive", "Limits", "Member", "extract", "kind_of", "open_archive", "safe_member_path",

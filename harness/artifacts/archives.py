@@ -44,9 +44,10 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, BinaryIO, Callable, Iterator
+from typing import IO, Any, BinaryIO
 
 import zstandard
 
@@ -597,7 +598,7 @@ def _zip_members(fileobj: IO[bytes], what: str, budget: _Budget) -> Iterator[Mem
             kind = "symlink" if stat.S_ISLNK(mode) else "file"
             opened: list[IO[bytes]] = []
 
-            def opener(info: zipfile.ZipInfo = info, where: str = where) -> IO[bytes]:
+            def opener(info: zipfile.ZipInfo = info, where: str = where, opened: list[IO[bytes]] = opened) -> IO[bytes]:
                 with _refusing(where):
                     handle = archive.open(info)
                 stream = _Counted(handle, budget, where)

@@ -14,6 +14,7 @@ from harness.artifacts.elf import NON_ELF, glibc_key
 from harness.artifacts.inspect import all_elves
 from harness.core import arch as arches
 
+
 def runs_on(machine: str, arch: str) -> bool:
     """Whether code an ELF file was built for (its machine, canonical spelling) runs on canonical `arch`.
 

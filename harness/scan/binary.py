@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import IO
 
-from harness.artifacts.elf import UNPARSABLE, is_elf, read_elf as _read_record
+from harness.artifacts.elf import UNPARSABLE, is_elf
+from harness.artifacts.elf import read_elf as _read_record
 from harness.artifacts.judge import glibc_fits, runs_on
 from harness.scan.model import ElfInfo, Finding
 from harness.scan.rules import rule

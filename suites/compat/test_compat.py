@@ -27,7 +27,8 @@ import time
 import pytest
 
 from harness import artifacts
-from harness.core import arch as arches, shell
+from harness.core import arch as arches
+from harness.core import shell
 from harness.core.errors import InfraError, InputError
 from harness.product.lifecycle import describe_proc, tail
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.core import arch as arches, shell
+from harness.core import arch as arches
+from harness.core import shell
 
 REQUIRED_FACTS = ("arch", "kernel", "os_id", "os_version", "glibc", "cores", "mem_total_mb", "page_size",
                   "pkg_manager", "cpu_vendor")

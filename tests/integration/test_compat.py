@@ -23,7 +23,7 @@ from harness.certify.evidence import verify_bundle
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT / "tests" / "fixtures" / "products"))
-from debbuild import IDENTITY, HOST_SLEEP, build_deb, init_script, newer_glibc_binary, with_search_path  # noqa: E402
+from debbuild import HOST_SLEEP, IDENTITY, build_deb, init_script, newer_glibc_binary, with_search_path  # noqa: E402
 
 pytestmark = pytest.mark.lab
 

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from harness.scan import scan_path
 from harness.artifacts import DebianMirror
+from harness.scan import scan_path
 
 pytestmark = pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get (a Debian controller)")
 
