@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import gzip
 import io
 import lzma
@@ -181,6 +182,11 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
     zstandard.ZstdError, NotImplementedError, RuntimeError, UnicodeError, IndexError, KeyError, OverflowError)
 
 
+# OSErrors that say the machine, not the package, is at fault (a lying offset gives EINVAL: the data's).
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES, errno.EMFILE, errno.ENFILE,
+                   errno.ENOMEM}
+
+
 @contextlib.contextmanager
 def _refusing(what: str) -> Iterator[None]:
     """Decoder errors on hostile data -> ArchiveError naming what was being read."""
@@ -193,7 +199,7 @@ def _refusing(what: str) -> Iterator[None]:
     except RecursionError:
         raise ArchiveError(f"{what}: nested too deeply; refused") from None
     except OSError as exc:
-        if exc.errno is not None:  # the disk, not the data (decoders raise OSError without an errno)
+        if exc.errno in _MACHINE_ERRNOS:  # the machine's fault (full disk...), not the data's
             raise
         raise ArchiveError(f"{what}: {_describe(exc)}") from None
     except _DECODE_ERRORS as exc:
