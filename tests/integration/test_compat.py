@@ -349,7 +349,7 @@ def test_inspect_lists_elf_facts_per_architecture(tmp_path):
     assert done.rc == 0, done.stderr
     reports = {r["arch"]: r for r in done.json()}
     assert set(reports) == {"aarch64", "x86_64"}
-    for arch, machine in (("aarch64", "aarch64"), ("x86_64", "x86-64")):
+    for arch, machine in (("aarch64", "aarch64"), ("x86_64", "x86_64")):
         [elf] = [e for e in reports[arch]["elf"] if e["path"] == "/usr/bin/memcached"]
         assert elf["machine"] == machine and elf["class"] == 64 and elf["glibc"].startswith("2.")
         assert "libevent-2.1.so.7" in elf["needed"]
