@@ -66,15 +66,15 @@ def xch_reader(path: Path) -> int:
     return total
 
 
+def _tar_bytes(tar: tarfile.TarFile) -> int:
+    """Bytes of every regular member of an open tarfile, each read whole (as those readers are used)."""
+    return sum(len(tar.extractfile(info).read()) for info in tar if info.isfile())
+
+
 def python_debian(path: Path) -> int:
     from debian import debfile
 
-    total = 0
-    tar = debfile.DebFile(str(path)).data.tgz()
-    for info in tar:
-        if info.isfile():
-            total += len(tar.extractfile(info).read())
-    return total
+    return _tar_bytes(debfile.DebFile(str(path)).data.tgz())
 
 
 def arpy_tarfile(path: Path) -> int:
@@ -85,9 +85,7 @@ def arpy_tarfile(path: Path) -> int:
         for member in ar:
             if member.header.name.startswith(b"data.tar"):
                 with tarfile.open(fileobj=io.BytesIO(member.read()), mode="r:*") as tar:
-                    for info in tar:
-                        if info.isfile():
-                            total += len(tar.extractfile(info).read())
+                    total += _tar_bytes(tar)
     return total
 
 
@@ -119,12 +117,8 @@ def libarchive_reader(path: Path) -> int:
 
 
 def tarfile_reader(path: Path) -> int:
-    total = 0
     with tarfile.open(path, "r:*") as tar:
-        for info in tar:
-            if info.isfile():
-                total += len(tar.extractfile(info).read())
-    return total
+        return _tar_bytes(tar)
 
 
 CONTENDERS: dict[str, list[tuple[str, Callable[[Path], int], str]]] = {
