@@ -322,20 +322,20 @@ def _ar_entries(fh: BinaryIO, source: str) -> Iterator[tuple[str, int, int]]:
         if not re.fullmatch(r"[0-9]{1,10}", size_text):
             raise ArchiveError(f"{source}: ar member {name!r} at byte {pos}: size {size_text!r} is not a decimal "
                                "number of bytes")
-        size = int(size_text)
+        stored = int(size_text)  # what follows the header, a BSD long name included
         if name.startswith("#1/"):  # BSD long name, stored in front of the data
-            length = name[3:]
-            if not length.isdigit() or int(length) > min(size, MAX_NAME):
-                raise ArchiveError(f"{source}: ar member at byte {pos}: bad BSD name length {length!r}")
-            name = fh.read(int(length)).rstrip(b"\0").decode("utf-8", "replace")
-            data, size = pos + 60 + int(length[:]), size - int(length)
+            if not re.fullmatch(r"[0-9]{1,5}", name[3:]) or int(name[3:]) > min(stored, MAX_NAME):
+                raise ArchiveError(f"{source}: ar member at byte {pos}: bad BSD name length {name[3:]!r}")
+            length = int(name[3:])
+            name = fh.read(length).rstrip(b"\0").decode("utf-8", "replace")
         else:
-            name, data = name.rstrip("/"), pos + 60
+            name, length = name.rstrip("/"), 0
+        data, size = pos + 60 + length, stored - length
         if data + size > end:
             raise ArchiveError(f"{source}: ar member {name!r} claims {size} bytes but only {end - data} are left: "
                                "truncated or damaged")
         yield name, data, size
-        pos = data + size + (size & 1)
+        pos += 60 + stored + (stored & 1)
 
 
 class _DebReader:
