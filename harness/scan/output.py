@@ -6,12 +6,12 @@ HTML headings are bilingual, as the report goes to porting teams and their manag
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
 
 from harness.core.errors import InputError
+from harness.core.spreadsheet import csv_text, xlsx_append
 from harness.scan.model import FINDING_FIELDS, SEVERITIES, ScanReport
 from harness.scan.rules import RULES
 
@@ -29,12 +29,7 @@ def to_json(report: ScanReport) -> str:
 
 
 def to_csv(report: ScanReport) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(FINDING_FIELDS), lineterminator="\n")
-    writer.writeheader()
-    for finding in report.sorted_findings():
-        writer.writerow(finding.to_dict())
-    return out.getvalue()
+    return csv_text((f.to_dict() for f in report.sorted_findings()), list(FINDING_FIELDS))
 
 
 def to_text(report: ScanReport) -> str:
@@ -90,7 +85,7 @@ def to_xlsx(report: ScanReport) -> bytes:
     sheet.title = "Findings"
     sheet.append(list(FINDING_FIELDS))
     for finding in report.sorted_findings():
-        sheet.append([_cell(getattr(finding, k)) for k in FINDING_FIELDS])
+        xlsx_append(sheet, [getattr(finding, k) for k in FINDING_FIELDS])
     summary = report.summary()
     rules = book.create_sheet("Summary")
     rules.append(["rule", "title", "count"])
@@ -103,21 +98,14 @@ def to_xlsx(report: ScanReport) -> bytes:
     effort = book.create_sheet("Effort")
     effort.append(["file", "hours", "size", "blockers", "warnings"])
     for file, v in summary["effort_by_file"].items():
-        effort.append([_cell(file), v["hours"], v["size"], v["blockers"], v["warnings"]])
+        xlsx_append(effort, [file, v["hours"], v["size"], v["blockers"], v["warnings"]])
     elves = book.create_sheet("Binaries")
     elves.append(["file", "machine", "class", "type", "glibc_floor", "arch_ok", "glibc_ok"])
     for b in report.binaries:
-        elves.append([_cell(b.file), b.machine, b.elf_class, b.elf_type, b.glibc_floor, b.arch_ok, b.glibc_ok])
+        xlsx_append(elves, [b.file, b.machine, b.elf_class, b.elf_type, b.glibc_floor, b.arch_ok, b.glibc_ok])
     for ws in book.worksheets:
         for cell in ws[1]:
             cell.font = Font(bold=True)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def _cell(value: object) -> object:
-    """Text that a spreadsheet will not run as a formula (a snippet starting with '=' stays text)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value

@@ -17,9 +17,8 @@ from typing import Any
 
 from harness import runs
 from harness.core.errors import InputError
+from harness.product import CATEGORIES  # the manifest's taxonomy: one list for manifests, runs and imported lists
 
-CATEGORIES = ("operating-system", "database", "middleware", "office", "application", "driver", "tool", "server",
-              "chip", "storage", "network", "terminal")
 LEVELS = ("mandatory", "optional")
 PRODUCT_JSON = "product.json"
 REQUIRED_FACTS = ("arch", "os_id", "os_version")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from whitelist_lib import FIXTURES, POLICY, db_url, table_counts, wl  # noqa: E402,F401
+from whitelist_lib import FIXTURES, POLICY, db_url, make_run, table_counts, wl  # noqa: E402,F401
 
 from harness.core.errors import InputError  # noqa: E402
 from harness.whitelist.evaluate import evaluate  # noqa: E402
@@ -81,25 +80,6 @@ def test_required_checks_and_ignored_prefixes():
 
 
 # -- run folders -------------------------------------------------------------------------------------
-
-def make_run(root: Path, records: list[dict] | None = None, **product: object) -> Path:
-    root.mkdir(parents=True)
-    facts = {"arch": "aarch64", "os_id": "openEuler", "os_version": "22.03", "os_sp": "LTS-SP1",
-             "cpu_vendor": "HiSilicon", "cpu_family": "kunpeng", "cpu_model": "Kunpeng 920", "kernel": "5.10.0",
-             "glibc": "2.34", "accelerators": [{"kind": "ascend", "model": "Ascend910B", "count": 8}]}
-    (root / "run.json").write_text(json.dumps({"run_id": root.name, "started_at": "2026-01-01T00:00:00Z",
-                                               "ended_at": "2026-01-01T00:10:00Z", "status": "finished",
-                                               "versions": {"xch": "0.1.0"}, "facts": {"kp-01": facts}}))
-    lines = records if records is not None else [
-        {"target": "kp-01", "check_id": "COMPAT-INSTALL-001", "level": "mandatory", "outcome": "passed", "reason": ""}]
-    (root / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    (root / "junit.xml").write_text("<testsuites/>")
-    (root / "product.json").write_text(json.dumps({
-        "id": "kp-db", "vendor": "V", "name": "KpDB", "version": "1", "category": "database", "contact": "",
-        "platforms": [{"arch": "aarch64", "os": "openEuler", "os_version": "22.03 LTS SP3"}], "artifacts": [],
-        **product}))
-    return root
-
 
 def test_a_valid_folder_reads_and_temp_files_are_not_evidence(tmp_path):
     run = make_run(tmp_path / "r1")
