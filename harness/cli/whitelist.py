@@ -41,9 +41,9 @@ def _policy(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _actor(args: argparse.Namespace) -> str:
-    from harness.whitelist.audit import default_actor
+    from harness.whitelist.workflow import acting_person
 
-    return (getattr(args, "by", None) or default_actor()).strip()
+    return acting_person(getattr(args, "by", None))
 
 
 # -- compile ---------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Every transition runs inside the caller's write transaction and is written to the audit log with who
 and when. Certifying needs approvals from `approvals_required` (>= 2) *different* reviewers: the
 programme's two-person rule for sensitive actions; by default the submitter cannot be one of them.
+"Different" is decided on the canonical form of the names (`identity`: NFKC, case folded, invisible
+characters removed), so `bob`, `BOB` and `bob` + U+200B are one reviewer.
 A certificate fixes the SM3 digest of every evidence file (the run folders its entries were compiled
 from), re-read from disk at issue time and checked against the digests recorded at import.
 """
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from harness.core.errors import InputError
-from harness.whitelist import audit
+from harness.whitelist import audit, identity
 from harness.whitelist.policy import Policy
 from harness.whitelist.runfolder import canonical, sm3
 from harness.whitelist.schema import approvals, certificates, entries, product_versions, products, runs, submissions
@@ -29,10 +31,11 @@ class TwoPersonRuleError(InputError):
     """Refused by the two-person rule (exit code 2, like other refused input)."""
 
 
-def _actor(by: str | None) -> str:
-    if by is not None and not by.strip():
-        raise InputError("--by: name the person acting (it is written to the audit log)")
-    return (by or audit.default_actor()).strip()
+def acting_person(by: str | None) -> str:
+    """The acting person's name as given (--by, else $XCH_USER or the login name); refused when it names nobody."""
+    if by is None:
+        return identity.display_name(audit.default_actor(), "$XCH_USER (or the login name)")
+    return identity.display_name(by)
 
 
 def product_version_id(conn: Connection, product: str, version: str) -> int:
@@ -63,7 +66,7 @@ def _move(conn: Connection, sub: dict[str, Any], to: str, actor: str, details: d
 
 
 def submit(conn: Connection, product: str, version: str, by: str | None, note: str = "") -> int:
-    actor = _actor(by)
+    actor = acting_person(by)
     pv = product_version_id(conn, product, version)
     t = audit.now()
     sub_id = conn.execute(insert(submissions).values(product_version_id=pv, state="submitted", submitted_by=actor,
@@ -74,7 +77,7 @@ def submit(conn: Connection, product: str, version: str, by: str | None, note: s
 
 
 def start_testing(conn: Connection, sub_id: int, by: str | None) -> None:
-    _move(conn, _submission(conn, sub_id), "testing", _actor(by))
+    _move(conn, _submission(conn, sub_id), "testing", acting_person(by))
 
 
 def to_review(conn: Connection, sub_id: int, by: str | None) -> None:
@@ -84,41 +87,61 @@ def to_review(conn: Connection, sub_id: int, by: str | None) -> None:
         entries.c.kind == "tested")).scalar()
     if not tested:
         raise InputError(f"submission {sub_id}: no tested results yet; compile a run of this product version first")
-    _move(conn, sub, "review", _actor(by))
+    _move(conn, sub, "review", acting_person(by))
 
 
 def approve(conn: Connection, sub_id: int, by: str | None, policy: Policy, comment: str = "") -> int:
     """Record one reviewer's approval; returns how many different reviewers have approved."""
-    actor = _actor(by)
+    actor = acting_person(by)
     sub = _submission(conn, sub_id)
     if sub["state"] != "review":
         raise InputError(f"submission {sub_id} is {sub['state']!r}; approvals are given in state 'review'")
-    if actor == sub["submitted_by"] and not policy.submitter_may_review:
-        raise TwoPersonRuleError(f"two-person rule: {actor} submitted submission {sub_id} and cannot also review it")
-    earlier = conn.execute(select(approvals.c.decision).where(approvals.c.submission_id == sub_id,
-                                                              approvals.c.reviewer == actor)).scalar()
+    if identity.same_person(actor, sub["submitted_by"]) and not policy.submitter_may_review:
+        raise TwoPersonRuleError(f"two-person rule: {actor!r} is {sub['submitted_by']!r}, who submitted submission "
+                                 f"{sub_id}, and cannot also review it")
+    earlier = _review_by(conn, sub_id, actor)
     if earlier is not None:
-        raise TwoPersonRuleError(f"two-person rule: {actor} has already reviewed submission {sub_id} ({earlier}); "
-                                 "the next approval must come from a different reviewer")
+        raise TwoPersonRuleError(f"two-person rule: {actor!r} is {earlier['reviewer']!r}, who has already reviewed "
+                                 f"submission {sub_id} ({earlier['decision']}); the next approval must come from a "
+                                 "different reviewer")
     t = audit.now()
     conn.execute(insert(approvals).values(submission_id=sub_id, reviewer=actor, decision="approve", comment=comment, at=t))
     audit.record(conn, actor, "submission.approve", "submission", sub_id, {"comment": comment}, at=t)
     return len(_approvers(conn, sub_id))
 
 
+def _review_by(conn: Connection, sub_id: int, person: str) -> dict[str, Any] | None:
+    """The review of this submission already given by `person` under any spelling of their name."""
+    for row in conn.execute(select(approvals).where(approvals.c.submission_id == sub_id)
+                            .order_by(approvals.c.id)).mappings():
+        if identity.same_person(row["reviewer"], person):
+            return dict(row)
+    return None
+
+
 def _approvers(conn: Connection, sub_id: int) -> list[str]:
-    return sorted(conn.execute(select(approvals.c.reviewer).where(approvals.c.submission_id == sub_id,
-                                                                  approvals.c.decision == "approve")).scalars())
+    """Approving reviewers, one name per person (the first spelling), sorted."""
+    people: dict[str, str] = {}
+    for name in conn.execute(select(approvals.c.reviewer).where(approvals.c.submission_id == sub_id,
+                                                                approvals.c.decision == "approve")
+                             .order_by(approvals.c.id)).scalars():
+        people.setdefault(identity.canonical(name), name)
+    return sorted(people.values())
 
 
 def reject(conn: Connection, sub_id: int, by: str | None, reason: str) -> None:
-    actor = _actor(by)
+    actor = acting_person(by)
     if not reason.strip():
         raise InputError("--reason: say why the submission is rejected (it is written to the audit log)")
     sub = _submission(conn, sub_id)
     if sub["state"] == "review":
-        conn.execute(insert(approvals).values(submission_id=sub_id, reviewer=actor, decision="reject", comment=reason,
-                                              at=audit.now()))
+        earlier = _review_by(conn, sub_id, actor)
+        if earlier is None:
+            conn.execute(insert(approvals).values(submission_id=sub_id, reviewer=actor, decision="reject",
+                                                  comment=reason, at=audit.now()))
+        else:  # a reviewer who approved may still reject; their one review becomes the rejection
+            conn.execute(update(approvals).where(approvals.c.id == earlier["id"]).values(
+                decision="reject", comment=reason, at=audit.now()))
     _move(conn, sub, "rejected", actor, {"reason": reason})
 
 
@@ -144,7 +167,7 @@ def evidence_manifest(conn: Connection, run_ids: list[int]) -> dict[str, str]:
 
 def issue_certificates(conn: Connection, sub_id: int, by: str | None, policy: Policy,
                        years: int | None = None) -> list[dict[str, Any]]:
-    actor = _actor(by)
+    actor = acting_person(by)
     sub = _submission(conn, sub_id)
     if sub["state"] != "review":
         raise InputError(f"submission {sub_id} is {sub['state']!r}; certificates are issued from state 'review'")
@@ -190,7 +213,7 @@ def issue_certificates(conn: Connection, sub_id: int, by: str | None, policy: Po
 
 def promote(conn: Connection, entry_id: int, to: str | None, by: str | None, policy: Policy, note: str = "") -> str:
     """Advance a current entry one stage (lab -> pilot -> rollout)."""
-    actor = _actor(by)
+    actor = acting_person(by)
     entry = conn.execute(select(entries).where(entries.c.id == entry_id)).mappings().first()
     if entry is None:
         raise InputError(f"entry {entry_id}: no such whitelist entry")
