@@ -89,14 +89,21 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return _rows_and_checkpoint(args)[0]
+
+
+def _rows_and_checkpoint(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The filtered rows and the audit chain's head, read in one transaction (the head the rows came from)."""
+    from harness.whitelist.audit import head
     from harness.whitelist.query import Filters, entry_rows
 
     database = _open(args)
     try:
         with database.read() as conn:
-            return entry_rows(conn, Filters(product=args.product, vendor=args.vendor, category=args.category,
+            rows = entry_rows(conn, Filters(product=args.product, vendor=args.vendor, category=args.category,
                                             arch=args.arch, cpu=args.cpu, os=args.os, status=args.status,
                                             stage=args.stage, include_history=args.all))
+            return rows, head(conn)
     finally:
         database.dispose()
 
@@ -125,14 +132,19 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.whitelist.exchange import render, write_export
 
-    rows = _rows(args)
-    if args.out:
-        out = write_export(rows, args.format, Path(args.out))
-        print(f"wrote {len(rows)} entries to {out}", file=sys.stderr)
-    elif args.format == "xlsx":
+    if args.format == "xlsx" and not args.out:
         raise InputError("--format xlsx needs --out FILE (a spreadsheet is not written to a terminal)")
+    rows, checkpoint = _rows_and_checkpoint(args)
+    where = ""
+    if args.out:
+        out, kept = write_export(rows, args.format, Path(args.out), checkpoint)
+        print(f"wrote {len(rows)} entries to {out}", file=sys.stderr)
+        where = f" (kept in {kept})"
     else:
         sys.stdout.write(render(rows, args.format).decode("utf-8-sig"))
+    if checkpoint:
+        print(f"audit checkpoint / 审计检查点: row {checkpoint['audit_row']} hash {checkpoint['audit_hash']}{where}; "
+              "`xch whitelist verify --checkpoint FILE` shows whether the log still has it", file=sys.stderr)
     return EXIT_OK
 
 
@@ -210,8 +222,15 @@ def cmd_cert_issue(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     issued = _write(args, lambda conn: issue_certificates(conn, args.submission, args.by, policy, args.years))
-    emit(args, issued, lambda: table(issued, ["certificate", "entry", "status", "level", "issued_at", "expires_at",
-                                              "files", "evidence_sm3"]))
+    def human() -> str:
+        text = table(issued, ["certificate", "entry", "status", "level", "issued_at", "expires_at", "files",
+                              "evidence_sm3"])
+        if issued and issued[0].get("audit_row") is not None:
+            text += (f"\naudit checkpoint / 审计检查点: row {issued[0]['audit_row']} hash {issued[0]['audit_hash']} "
+                     "(give it to the holder with the certificate; `xch whitelist verify --checkpoint` checks it)")
+        return text
+
+    emit(args, issued, human)
     return EXIT_OK
 
 
@@ -245,24 +264,30 @@ def cmd_submissions(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from harness.whitelist.workflow import verify
+    from harness.whitelist.verify import load_anchor, read_checkpoints, verify
 
+    checkpoints = [cp for path in args.checkpoint or [] for cp in read_checkpoints(Path(path))]
     database = _open(args)
     try:
+        anchor = load_anchor(database.sealer.key_path)  # before the snapshot: a write in between is no false alarm
         with database.read() as conn:
-            report = verify(conn, include_runs=args.runs)
+            report = verify(conn, anchor, include_runs=args.runs, checkpoints=checkpoints)
     finally:
         database.dispose()
 
     def human() -> str:
-        head = (f"checked {report['certificates']} certificate(s)"
-                + (f" and {report['runs']} run(s)" if args.runs else "") + " and the audit log: ")
-        if report["ok"]:
-            return head + "all evidence intact / 证据完整"
-        lines = [head + f"{len(report['problems'])} problem(s) / 发现证据被篡改或缺失"]
+        audit = report["audit"]
+        head = (f"checked {report['certificates']} certificate(s), {report['runs']} run(s)"
+                + (" with their files" if args.runs else "") + f", the audit log ({audit['rows']} rows"
+                + (f", sealed with key {audit['key_id']}" if audit["sealed"] else "") + ")"
+                + (f" and {report['checkpoints']} checkpoint(s)" if report["checkpoints"] else "") + ": ")
+        lines = [head + ("all evidence intact / 证据完整" if report["ok"] else
+                         f"{len(report['problems'])} problem(s) / 发现证据被篡改或缺失")]
         for p in report["problems"]:
-            who = p.get("certificate") or (f"run {p['run']}" if p.get("run") else "audit log")
-            lines.append(f"  {who}: {p['file'] or ''} {p['problem']}".rstrip())
+            who = (p.get("certificate") or (f"run {p['run']}" if p.get("run") else None)
+                   or ("checkpoint" if p.get("checkpoint") else "audit log"))
+            lines.append(f"  {who}: " + " ".join(x for x in (p["file"], p["problem"]) if x))
+        lines += [f"  note: {n}" for n in report["notes"]]
         return "\n".join(lines)
 
     emit(args, report, human)
@@ -358,8 +383,12 @@ def register(sub: Any) -> None:
     p = csub.add_parser("list", help="list certificates")
     _common(p), json_option(p), p.set_defaults(func=cmd_cert_list)
 
-    p = wsub.add_parser("verify", help="recompute evidence digests (SM3) and check the audit chain")
-    p.add_argument("--runs", action="store_true", help="also check every imported run folder, not only certified ones")
+    p = wsub.add_parser("verify", help="recompute evidence digests (SM3); check certificates and runs against their "
+                        "sealed audit records, and the audit log against its key, head file and checkpoints")
+    p.add_argument("--runs", action="store_true", help="also re-hash every imported run folder's files")
+    p.add_argument("--checkpoint", action="append", metavar="FILE",
+                   help="an xlsx export, an export's .checkpoint.json, or `certificate issue --json` output: the audit "
+                        "log must still hold the row it recorded (repeatable)")
     _common(p), json_option(p), p.set_defaults(func=cmd_verify)
 
     p = wsub.add_parser("audit", help="show the audit log")

@@ -27,7 +27,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 _LEADING_NOISE = re.compile(r"^[\s\x00-\x1f\x7f]*")
@@ -76,8 +77,10 @@ def xlsx_append(sheet: Any, values: Iterable[Any]) -> None:
     """Append one row to an openpyxl worksheet; text cells are strings, never formulas."""
     row = [xlsx_text(v) if isinstance(v, str) else v for v in values]
     sheet.append(row)
-    for cell, value in zip(sheet[sheet.max_row], row):
+    at = sheet.max_row
+    for column, value in enumerate(row, start=1):
         if isinstance(value, str):
+            cell = sheet.cell(row=at, column=column)
             cell.data_type = "s"  # openpyxl made "=..." a formula ("f"); this keeps it text
             if formula_like(value):
                 cell.quotePrefix = True

@@ -9,9 +9,13 @@ Modules, one job each:
 - `platforms`  platform identity and the result-reuse key;
 - `compile`    import (one transaction per run), supersession, "covered by" and declared entries;
 - `query`      filtered entry rows and the public-list export columns;
-- `exchange`   export xlsx/csv/json and `import-list` of an existing CSV list;
-- `workflow`   submissions, two-person approvals, certificates (SM3 of evidence), stages, `verify`;
-- `audit`      the append-only, SM3-chained audit log.
+- `listfile`   an existing public list (CSV) read and checked cell by cell before `import-list` writes it;
+- `exchange`   export xlsx/csv/json (cells through `harness.core.spreadsheet`) and `import-list`;
+- `identity`   names as given and the canonical form the two-person rule compares (NFKC, casefold);
+- `workflow`   submissions, two-person approvals, certificates (SM3 of evidence, audit checkpoint), stages;
+- `audit`      the append-only audit log: SM3-chained, and sealed with a key (`seal`);
+- `seal`       the audit key and head file outside the database; what they protect against, and what not;
+- `verify`     certificates, runs and entries against their sealed records; the log against key, head, checkpoints.
 
 Typical use from Python:
 

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,16 @@ def _set_wal(cur: Any, patience_s: float = 120.0) -> None:
 class Database:
     url: str
     engine: Engine
+    _sealer: Any = field(default=None, repr=False)
+
+    @property
+    def sealer(self):  # type: ignore[no-untyped-def]
+        """The audit key and head file of this database (harness.whitelist.seal), loaded when first needed."""
+        if self._sealer is None:
+            from harness.whitelist.seal import Sealer, key_path_for
+
+            self._sealer = Sealer(key_path_for(self.url))
+        return self._sealer
 
     @property
     def dialect(self) -> str:
@@ -97,13 +107,27 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One transaction holding the database-wide write lock; commits on success, else rolls back."""
+        """One transaction holding the database-wide write lock; commits on success, else rolls back.
+
+        Audit rows written in it are sealed with the database's key; once the commit succeeded, the
+        head file moves to the newest of them (after, not before: a rolled-back row must not be in it).
+        """
+        head = None
         with self.engine.connect() as conn:
             conn.execution_options(xch_write=True)
-            with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
-                yield conn
+            conn.info["xch_sealer"] = self.sealer
+            conn.info.pop("xch_audit_head", None)
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+                    yield conn
+                head = conn.info.get("xch_audit_head")
+            finally:
+                conn.info.pop("xch_sealer", None)
+                conn.info.pop("xch_audit_head", None)
+        if head is not None:
+            self.sealer.advance(head)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -169,8 +193,14 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
-    """Bring the schema to `revision` in place, under the write lock. Returns (before, after)."""
+    """Bring the schema to `revision` in place, under the write lock. Returns (before, after).
+
+    Reaching revision 0003 seals the audit log in the same transaction (`audit.seal`): a new database
+    gets its key, an older one has its existing rows pinned by the first keyed row.
+    """
     from alembic import command
+
+    from harness.whitelist import audit
 
     target = head_revision() if revision == "head" else revision
     with db.read() as conn:
@@ -182,6 +212,8 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
             if before != target:
                 command.upgrade(_alembic_config(conn), revision)
             after = current_revision(conn)
+            if before != after and after is not None and after >= audit.SEALED_FROM and audit.seal_row(conn) is None:
+                audit.seal(conn, new_database=before is None)
     except SQLAlchemyError as exc:
         raise InfraError(f"whitelist database {db.safe_url()}: schema upgrade failed: {exc}") from None
     return before, after or ""

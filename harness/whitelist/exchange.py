@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select
 
 from harness.core.errors import InputError
 from harness.core.spreadsheet import csv_text, xlsx_append
-from harness.core.storage import atomic_write
+from harness.core.storage import atomic_write, atomic_write_json
 from harness.whitelist import audit
 from harness.whitelist import platforms as plat
 from harness.whitelist.compile import _get_or_create, _replace_current, current_entry, platform_id
@@ -29,9 +29,11 @@ from harness.whitelist.runfolder import canonical, sm3
 from harness.whitelist.schema import entries, product_versions, products, vendors
 
 FORMATS = ("xlsx", "csv", "json")
+CHECKPOINT_SHEET = "verification"  # read back by verify.read_checkpoints
 
 
-def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
+def render(rows: list[dict[str, Any]], fmt: str, checkpoint: dict[str, Any] | None = None) -> bytes:
+    """The export file's bytes; an xlsx also carries `checkpoint` (the audit head) on a 'verification' sheet."""
     data = [export_row(r) for r in rows]
     keys = [k for k, _ in EXPORT_COLUMNS]
     if fmt == "json":
@@ -51,6 +53,10 @@ def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
         for item in data:
             xlsx_append(ws, [item[k] for k in keys])
         ws.freeze_panes = "A2"
+        if checkpoint:
+            sheet = wb.create_sheet(CHECKPOINT_SHEET)
+            for item in _checkpoint_items(checkpoint, len(data)):
+                xlsx_append(sheet, item)
         for column, (key, label) in zip(ws.columns, EXPORT_COLUMNS, strict=False):
             width = max([len(label)] + [len(str(item[key])) for item in data[:500]])
             ws.column_dimensions[column[0].column_letter].width = min(60, width + 2)
@@ -60,10 +66,28 @@ def render(rows: list[dict[str, Any]], fmt: str) -> bytes:
     raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
-def write_export(rows: list[dict[str, Any]], fmt: str, out: Path) -> Path:
-    payload = render(rows, fmt)
+def _checkpoint_items(checkpoint: dict[str, Any], entries: int) -> list[tuple[str, Any]]:
+    return [("audit_row", checkpoint["audit_row"]), ("audit_hash", checkpoint["audit_hash"]),
+            ("exported_at", audit.now()), ("entries", entries),
+            ("about", "审计日志检查点：xch whitelist verify --checkpoint 本文件 可确认数据库日志未被截断或改写 / "
+                      "audit log checkpoint: `xch whitelist verify --checkpoint THIS_FILE` shows whether the "
+                      "database's log was truncated or rewritten since this export")]
+
+
+def write_export(rows: list[dict[str, Any]], fmt: str, out: Path,
+                 checkpoint: dict[str, Any] | None = None) -> tuple[Path, Path | None]:
+    """Write the export; returns (file, where its checkpoint is). CSV and JSON have no place for one inside,
+    so theirs goes to `<file>.checkpoint.json` next to it, with the export's SM3."""
+    payload = render(rows, fmt, checkpoint)
     atomic_write(out, payload)
-    return out
+    if not checkpoint:
+        return out, None
+    if fmt == "xlsx":
+        return out, out
+    side = out.with_name(out.name + ".checkpoint.json")
+    atomic_write_json(side, {**dict(_checkpoint_items(checkpoint, len(rows))), "export": out.name,
+                             "export_sm3": sm3(payload)})
+    return out, side
 
 
 # -- import-list ----------------------------------------------------------------------------------

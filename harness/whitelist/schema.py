@@ -227,6 +227,9 @@ certificates = Table(
     Column("evidence_manifest", Text, nullable=False),  # canonical JSON {absolute path: sm3}
     Column("evidence_sm3", String(64), nullable=False),  # SM3 over evidence_manifest
     Column("revoked_at", String(TS), nullable=True),
+    # the audit chain's head when it was issued (migration 0003): a checkpoint the certificate's holder keeps
+    Column("audit_row", BigId, nullable=True),
+    Column("audit_hash", String(64), nullable=True),
 )
 
 audit_log = Table(
@@ -240,4 +243,6 @@ audit_log = Table(
     Column("details", Text, nullable=False, server_default="{}"),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),  # SM3(prev_hash + canonical row): a chain verify can walk
+    # HMAC-SM3(key, previous mac + hash) with the key outside the database (seal.py; migration 0003)
+    Column("mac", String(64), nullable=True),
 )

@@ -182,6 +182,7 @@ def issue_certificates(conn: Connection, sub_id: int, by: str | None, policy: Po
     if not rows:
         raise InputError(f"submission {sub_id}: no compatible or conditional results to certify; reject it instead")
     t = audit.now()
+    checkpoint = audit.head(conn) or {"audit_row": None, "audit_hash": None}  # the chain as the approvals left it
     years = policy.validity_years if years is None else years
     expires = f"{int(t[:4]) + years}{t[4:]}" if t[5:10] != "02-29" else f"{int(t[:4]) + years}-03-01{t[10:]}"
     issued = []
@@ -195,16 +196,18 @@ def issue_certificates(conn: Connection, sub_id: int, by: str | None, policy: Po
             cert_no=f"pending-{sub_id}-{entry['id']}", submission_id=sub_id, entry_id=entry["id"],
             product_version_id=entry["product_version_id"], platform_id=entry["platform_id"], status=entry["status"],
             level=entry["level"] or "compatible", issued_at=t, expires_at=expires, issued_by=actor,
-            approvers=canonical(approvers), evidence_manifest=text, evidence_sm3=sm3(text.encode("utf-8")))
-        ).inserted_primary_key[0]
+            approvers=canonical(approvers), evidence_manifest=text, evidence_sm3=sm3(text.encode("utf-8")),
+            **checkpoint)).inserted_primary_key[0]
         cert_no = f"{policy.certificate_prefix}-{t[:4]}-{cert_id:06d}"
         conn.execute(update(certificates).where(certificates.c.id == cert_id).values(cert_no=cert_no))
-        audit.record(conn, actor, "certificate.issue", "certificate", cert_no,
-                     {"entry": entry["id"], "submission": sub_id, "approvers": approvers, "expires_at": expires,
-                      "evidence_sm3": sm3(text.encode("utf-8")), "files": len(manifest)}, at=t)
+        fixed = {"entry": entry["id"], "submission": sub_id, "approvers": approvers, "expires_at": expires,
+                 "evidence_sm3": sm3(text.encode("utf-8")), "files": len(manifest), "status": entry["status"],
+                 "level": entry["level"] or "compatible", "product_version": entry["product_version_id"],
+                 "platform": entry["platform_id"], **checkpoint}
+        audit.record(conn, actor, "certificate.issue", "certificate", cert_no, fixed, at=t)
         issued.append({"certificate": cert_no, "entry": entry["id"], "status": entry["status"],
                        "level": entry["level"], "issued_at": t, "expires_at": expires,
-                       "evidence_sm3": sm3(text.encode("utf-8")), "files": len(manifest)})
+                       "evidence_sm3": sm3(text.encode("utf-8")), "files": len(manifest), **checkpoint})
     conn.execute(update(submissions).where(submissions.c.id == sub_id).values(state="certified", updated_at=t))
     audit.record(conn, actor, "submission.certified", "submission", sub_id,
                  {"from": "review", "to": "certified", "certificates": [c["certificate"] for c in issued]}, at=t)
@@ -258,42 +261,3 @@ def list_submissions(conn: Connection) -> list[dict[str, Any]]:
 def list_certificates(conn: Connection) -> list[dict[str, Any]]:
     return [{k: v for k, v in dict(r).items() if k != "evidence_manifest"}
             for r in conn.execute(select(certificates).order_by(certificates.c.id)).mappings()]
-
-
-def verify(conn: Connection, include_runs: bool = False) -> dict[str, Any]:
-    """Recompute every certificate's evidence digests (and the audit chain); report what changed."""
-    problems: list[dict[str, Any]] = []
-    checked = 0
-    for cert in conn.execute(select(certificates).where(certificates.c.revoked_at.is_(None))
-                             .order_by(certificates.c.id)).mappings():
-        checked += 1
-        text = cert["evidence_manifest"]
-        if sm3(text.encode("utf-8")) != cert["evidence_sm3"]:
-            problems.append({"certificate": cert["cert_no"], "file": None, "problem": "evidence list in the database "
-                             "does not match the certificate's SM3 (database edited)"})
-        for path, digest in sorted(json.loads(text).items()):
-            try:
-                now = sm3(Path(path).read_bytes())
-            except OSError as exc:
-                problems.append({"certificate": cert["cert_no"], "file": path, "problem": f"missing ({exc.strerror})"})
-                continue
-            if now != digest:
-                problems.append({"certificate": cert["cert_no"], "file": path,
-                                 "problem": f"altered after certification: SM3 {now}, certified {digest}"})
-    runs_checked = 0
-    if include_runs:
-        for run in conn.execute(select(runs).order_by(runs.c.id)).mappings():
-            runs_checked += 1
-            root = Path(run["source_path"])
-            for rel, digest in sorted(json.loads(run["manifest"]).items()):
-                try:
-                    now = sm3((root / rel).read_bytes())
-                except OSError as exc:
-                    problems.append({"run": run["run_uid"], "file": str(root / rel), "problem": f"missing ({exc.strerror})"})
-                    continue
-                if now != digest:
-                    problems.append({"run": run["run_uid"], "file": str(root / rel),
-                                     "problem": f"altered after import: SM3 {now}, imported {digest}"})
-    chain = audit.verify_chain(conn)
-    problems += [{"audit_log": True, "file": None, "problem": p} for p in chain]
-    return {"certificates": checked, "runs": runs_checked, "ok": not problems, "problems": problems}

@@ -133,7 +133,7 @@ def test_migrations_produce_exactly_the_schema(db_url):
     database = db.connect(db_url)
     try:
         with database.engine.connect() as conn:
-            assert db.current_revision(conn) == db.head_revision() == "0002"
+            assert db.current_revision(conn) == db.head_revision() == "0003"
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert diff == []
     finally:
