@@ -22,7 +22,7 @@ What the seal protects against and what it cannot (someone holding the key) is w
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,116 +133,150 @@ def _spans(ids: list[int]) -> str:
     return text + (f" and {len(spans) - 20} more" if len(spans) > 20 else "")
 
 
-def check_audit_log(rows: list[dict[str, Any]], anchor: Anchor, report: Report) -> dict[str, Any]:
-    """The chain, the seal, the pinned rows and the head file; returns a summary for the report."""
+ENTRY_RECORDS = ("entry.create", "entry.supersede", "entry.history", "entry.covered", "entry.declared",
+                 "entry.external")
+KEPT_RECORDS = ("certificate.issue", "certificate.revoke", "run.import") + ENTRY_RECORDS
+
+
+@dataclass
+class LogScan:
+    """What one streaming pass over the audit log keeps: never the whole log (it can hold millions of rows)."""
+
+    rows: int = 0
+    last: int | None = None
+    wanted: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (hash, mac) of checkpoint rows
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # action -> object id -> details
+    seal_details: dict[str, Any] = field(default_factory=dict)
+
+    def keep(self, row: Any) -> None:
+        if row["action"] not in KEPT_RECORDS:
+            return
+        try:
+            details = json.loads(row["details"])
+        except ValueError:
+            details = {}
+        if row["action"] in ENTRY_RECORDS:  # one per entry: keep only what is compared
+            details = {k: details[k] for k in ("status", "level") if k in details}
+        self.records.setdefault(row["action"], {})[row["object_id"]] = {**details, "_row": row["id"],
+                                                                        "_actor": row["actor"]}
+
+
+def scan_audit_log(conn: Connection, anchor: Anchor, report: Report, wanted: set[int]) -> tuple[LogScan, dict]:
+    """The chain, the seal, the pinned rows and the head file, in one pass; returns the scan and a summary."""
     by_kind: dict[str, list[int]] = {}
 
     def flag(kind: str, row_id: int) -> None:
         by_kind.setdefault(kind, []).append(row_id)
 
-    prev = GENESIS
-    for row in rows:
+    scan = LogScan()
+    key = anchor.key
+    wanted = wanted | ({anchor.head.row} if anchor.head else set())
+    prev = prev_mac = GENESIS
+    pinned_rows, pinned_head = 0, GENESIS
+    seal: dict[str, Any] | None = None
+    mac_key: AuditKey | None = None
+    query = select(audit_log).order_by(audit_log.c.id).execution_options(yield_per=2000)
+    for row in conn.execute(query).mappings():
+        scan.rows += 1
+        scan.last = row["id"]
+        link = audit.row_hash(row["prev_hash"], row)
         if row["prev_hash"] != prev:
             flag("chain broken: a row before it was removed or changed", row["id"])
-        if audit.row_hash(row["prev_hash"], row) != row["hash"]:
+        if link != row["hash"]:
             flag("contents changed after it was written", row["id"])
         prev = row["hash"]
-
-    summary: dict[str, Any] = {"rows": len(rows), "sealed": False, "key": str(anchor.key_path), "key_id": None}
-    seals = [i for i, r in enumerate(rows) if r["action"] == audit.SEAL_ACTION and r["mac"] is not None]
-    seal_details: dict[str, Any] = {}
-    if rows and not seals:
+        if row["id"] in wanted:
+            scan.wanted[row["id"]] = (row["hash"], row["mac"])
+        scan.keep(row)
+        is_seal = row["action"] == audit.SEAL_ACTION and row["mac"] is not None
+        if seal is None and not is_seal:
+            pinned_rows, pinned_head = pinned_rows + 1, row["hash"]
+            continue
+        if seal is None:
+            seal = dict(row)
+            mac_key = _seal_opened(seal, scan, key, anchor, pinned_rows, pinned_head, report)
+        elif is_seal:
+            flag("a second audit.seal row: the log was re-sealed", row["id"])
+        if mac_key is None:
+            continue
+        if row["mac"] is None:
+            flag("not sealed (no MAC): written without xch's key, or its MAC was removed", row["id"])
+        elif mac_key.mac(GENESIS if row["id"] == seal["id"] else prev_mac, link) != row["mac"]:
+            flag("keyed seal does not match: changed, inserted, or a row before it removed, by someone without "
+                 "the key", row["id"])
+        prev_mac = row["mac"] or prev_mac
+    if scan.rows and seal is None:
         report.add("the audit log has no seal row (audit.seal): it was removed, or rows were written without xch; "
                    "nothing in it can be trusted", audit_log=True)
-    elif seals:
-        first = seals[0]
-        seal = rows[first]
-        try:
-            seal_details = json.loads(seal["details"])
-        except ValueError:
-            seal_details = {}
-        summary.update(sealed=True, key_id=seal_details.get("key_id"), seal_row=seal["id"],
-                       entries_before=seal_details.get("entries_before"))
-        for extra in seals[1:]:
-            flag("a second audit.seal row: the log was re-sealed", rows[extra]["id"])
-        pinned = rows[:first]
-        if len(pinned) != seal_details.get("sealed_rows"):
-            report.add(f"the seal (row {seal['id']}) pinned {seal_details.get('sealed_rows')} earlier row(s), the "
-                       f"log has {len(pinned)} before it: rows were added or removed", audit_log=True)
-        elif (pinned[-1]["hash"] if pinned else GENESIS) != seal_details.get("sealed_head"):
-            report.add(f"rows before the seal (row {seal['id']}) were rewritten: their last hash is not the one "
-                       "the seal pinned", audit_log=True)
-        if anchor.key is None:
-            report.add(anchor.key_problem or "no audit key", audit_log=True)
-        elif anchor.key.key_id != seal_details.get("key_id"):
-            report.add(f"key file {anchor.key_path} (key id {anchor.key.key_id}) is not the key this log was sealed "
-                       f"with (key id {seal_details.get('key_id')}): the key file was replaced, or the wrong one is "
-                       "configured", audit_log=True)
-        else:
-            prev_mac = GENESIS
-            for row in rows[first:]:
-                if row["mac"] is None:
-                    flag("not sealed (no MAC): written without xch's key, or its MAC was removed", row["id"])
-                elif anchor.key.mac(prev_mac, audit.row_hash(row["prev_hash"], row)) != row["mac"]:
-                    flag("keyed seal does not match: changed, inserted, or a row before it removed, by someone "
-                         "without the key", row["id"])
-                prev_mac = row["mac"] or prev_mac
-        if seal_details.get("replaces"):
-            old = seal_details["replaces"]
-            report.notes.append(f"this log's seal replaced an earlier chain of the same key ({old.get('chain')}, "
-                                f"which had reached row {old.get('row')}): that database was deleted")
     for kind, ids in by_kind.items():
         report.add(f"audit_log row(s) {_spans(ids)}: {kind}", audit_log=True)
+    if scan.rows or anchor.head is not None:
+        _check_head(scan, anchor, report)
+    details = scan.seal_details
+    summary = {"rows": scan.rows, "sealed": seal is not None, "key": str(anchor.key_path),
+               "key_id": details.get("key_id"), "seal_row": seal["id"] if seal else None,
+               "entries_before": details.get("entries_before"),
+               "head": anchor.head.as_dict() if anchor.head else None}
+    return scan, summary
 
-    if rows or anchor.head is not None:
-        _check_head(rows, anchor, seal_details, report)
-    summary["head"] = anchor.head.as_dict() if anchor.head else None
-    return summary
+
+def _seal_opened(seal: dict[str, Any], scan: LogScan, key: AuditKey | None, anchor: Anchor, pinned_rows: int,
+                 pinned_head: str, report: Report) -> AuditKey | None:
+    """Check the seal row against the rows before it and the key file; the key to check MACs with, or None."""
+    try:
+        scan.seal_details = details = json.loads(seal["details"])
+    except ValueError:
+        scan.seal_details = details = {}
+    if pinned_rows != details.get("sealed_rows"):
+        report.add(f"the seal (row {seal['id']}) pinned {details.get('sealed_rows')} earlier row(s), the log has "
+                   f"{pinned_rows} before it: rows were added or removed", audit_log=True)
+    elif pinned_head != details.get("sealed_head"):
+        report.add(f"rows before the seal (row {seal['id']}) were rewritten: their last hash is not the one the seal "
+                   "pinned", audit_log=True)
+    if details.get("replaces"):
+        old = details["replaces"]
+        report.notes.append(f"this log's seal replaced an earlier chain of the same key ({old.get('chain')}, which "
+                            f"had reached row {old.get('row')}): that database was deleted")
+    if key is None:
+        report.add(anchor.key_problem or "no audit key", audit_log=True)
+        return None
+    if key.key_id != details.get("key_id"):
+        report.add(f"key file {anchor.key_path} (key id {key.key_id}) is not the key this log was sealed with (key id "
+                   f"{details.get('key_id')}): the key file was replaced, or the wrong one is configured", audit_log=True)
+        return None
+    return key
 
 
-def _check_head(rows: list[dict[str, Any]], anchor: Anchor, seal_details: dict[str, Any], report: Report) -> None:
+def _check_head(scan: LogScan, anchor: Anchor, report: Report) -> None:
     head = anchor.head
     if head is None:
         report.add(anchor.head_problem or "no head file", audit_log=True)
         return
-    if seal_details and head.chain != seal_details.get("chain"):
+    if scan.seal_details and head.chain != scan.seal_details.get("chain"):
         report.add(f"head file {head_path(anchor.key_path)} belongs to another audit chain ({head.chain}, row "
-                   f"{head.row}) than this log's ({seal_details.get('chain')}): the log was replaced or re-sealed",
+                   f"{head.row}) than this log's ({scan.seal_details.get('chain')}): the log was replaced or re-sealed",
                    audit_log=True)
         return
-    found = next((r for r in rows if r["id"] == head.row), None)
-    last = rows[-1]["id"] if rows else None
+    found = scan.wanted.get(head.row)
     if found is None:
         report.add(f"audit log truncated: the head file says row {head.row} was written, the log "
-                   + (f"ends at row {last}" if last is not None else "is empty"), audit_log=True)
-    elif found["hash"] != head.hash or found["mac"] != head.mac:
+                   + (f"ends at row {scan.last}" if scan.last is not None else "is empty"), audit_log=True)
+    elif found != (head.hash, head.mac):
         report.add(f"audit_log row {head.row} is not the row the head file recorded: rewritten", audit_log=True)
 
 
-def check_checkpoint(by_id: dict[int, dict[str, Any]], last: int | None, cp: Checkpoint, report: Report,
-                     **about: Any) -> None:
+def check_checkpoint(scan: LogScan, cp: Checkpoint, report: Report, **about: Any) -> None:
     """The log must still hold the checkpoint's row with the checkpoint's hash."""
-    row = by_id.get(cp.row)
-    if row is None:
+    found = scan.wanted.get(cp.row)
+    if found is None:
         report.add(f"{cp.source} recorded audit row {cp.row}, which is gone (the log "
-                   + (f"ends at row {last}" if last is not None else "is empty") + "): truncated", **about)
-    elif row["hash"] != cp.hash:
-        report.add(f"{cp.source} recorded audit row {cp.row} with hash {cp.hash}; the row now has {row['hash']}: "
+                   + (f"ends at row {scan.last}" if scan.last is not None else "is empty") + "): truncated", **about)
+    elif found[0] != cp.hash:
+        report.add(f"{cp.source} recorded audit row {cp.row} with hash {cp.hash}; the row now has {found[0]}: "
                    "the log was rewritten", **about)
 
 
 # -- certificates and runs against their sealed records ---------------------------------------------
-
-def _records(rows: list[dict[str, Any]], action: str) -> dict[str, dict[str, Any]]:
-    found = {}
-    for row in rows:
-        if row["action"] == action:
-            try:
-                found[row["object_id"]] = {**json.loads(row["details"]), "_row": row["id"], "_actor": row["actor"]}
-            except ValueError:
-                found[row["object_id"]] = {"_row": row["id"], "_actor": row["actor"]}
-    return found
-
 
 def _cert_fields(cert: dict[str, Any]) -> dict[str, Any]:
     """The certificate row in the shape of its certificate.issue record."""
@@ -254,10 +288,9 @@ def _cert_fields(cert: dict[str, Any]) -> dict[str, Any]:
             "_actor": cert["issued_by"]}
 
 
-def check_certificates(conn: Connection, log: list[dict[str, Any]], report: Report,
-                       by_id: dict[int, dict[str, Any]], last: int | None) -> int:
-    issued = _records(log, "certificate.issue")
-    revoked = _records(log, "certificate.revoke")
+def check_certificates(conn: Connection, scan: LogScan, report: Report) -> int:
+    issued = dict(scan.records.get("certificate.issue", {}))
+    revoked = scan.records.get("certificate.revoke", {})
     checked = 0
     for cert in conn.execute(select(certificates).order_by(certificates.c.id)).mappings():
         checked += 1
@@ -283,8 +316,8 @@ def check_certificates(conn: Connection, log: list[dict[str, Any]], report: Repo
                            "from verification by a database edit", certificate=no)
             continue  # a revoked certificate's evidence no longer matters
         if cert["audit_row"] is not None:
-            check_checkpoint(by_id, last, Checkpoint("its checkpoint", int(cert["audit_row"]),
-                                                     str(cert["audit_hash"])), report, certificate=no)
+            check_checkpoint(scan, Checkpoint("its checkpoint", int(cert["audit_row"]), str(cert["audit_hash"])),
+                             report, certificate=no)
         for path, digest in sorted(json.loads(text).items()):
             try:
                 now = sm3(Path(path).read_bytes())
@@ -299,8 +332,8 @@ def check_certificates(conn: Connection, log: list[dict[str, Any]], report: Repo
     return checked
 
 
-def check_runs(conn: Connection, log: list[dict[str, Any]], report: Report, read_files: bool) -> int:
-    imported = _records(log, "run.import")
+def check_runs(conn: Connection, scan: LogScan, report: Report, read_files: bool) -> int:
+    imported = dict(scan.records.get("run.import", {}))
     checked = 0
     for run in conn.execute(select(runs).order_by(runs.c.id)).mappings():
         checked += 1
@@ -337,23 +370,17 @@ def check_runs(conn: Connection, log: list[dict[str, Any]], report: Report, read
     return checked
 
 
-ENTRY_RECORDS = ("entry.create", "entry.supersede", "entry.history", "entry.covered", "entry.declared",
-                 "entry.external")
-
-
-def check_entries(conn: Connection, log: list[dict[str, Any]], report: Report, entries_before: int | None) -> int:
+def check_entries(conn: Connection, scan: LogScan, report: Report, entries_before: int | None) -> int:
     """Each entry's status (and level, where recorded) against the sealed record that created it.
 
     Entries older than the seal (`entries_before`) may predate the audit log and have no record; every
     later one must have one. Whether an entry is *current* is not re-derived here (see the report).
     """
     created: dict[str, dict[str, Any]] = {}
-    for row in log:
-        if row["action"] in ENTRY_RECORDS:
-            try:
-                created[row["object_id"]] = {**json.loads(row["details"]), "_row": row["id"]}
-            except ValueError:
-                created[row["object_id"]] = {"_row": row["id"]}
+    for action in ENTRY_RECORDS:  # in log order per action; the newest record of an entry wins
+        for object_id, record in scan.records.get(action, {}).items():
+            if object_id not in created or created[object_id]["_row"] < record["_row"]:
+                created[object_id] = record
     checked = 0
     for entry in conn.execute(select(entries.c.id, entries.c.status, entries.c.level).order_by(entries.c.id)):
         checked += 1
@@ -374,16 +401,14 @@ def verify(conn: Connection, anchor: Anchor, include_runs: bool = False,
            checkpoints: list[Checkpoint] | None = None) -> dict[str, Any]:
     """Every check above, in one read transaction; `ok` only when no problem was found."""
     report = Report()
-    log = [dict(r) for r in conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings()]
-    by_id = {r["id"]: r for r in log}
-    last = log[-1]["id"] if log else None
-    summary = check_audit_log(log, anchor, report)
-    certs = check_certificates(conn, log, report, by_id, last)
-    run_count = check_runs(conn, log, report, include_runs)
-    entry_count = check_entries(conn, log, report, summary.get("entries_before"))
-    for cp in checkpoints or []:
-        check_checkpoint(by_id, last, cp, report, checkpoint=cp.source)
+    checkpoints = checkpoints or []
+    cert_rows = {int(r) for r in conn.execute(select(certificates.c.audit_row)).scalars() if r is not None}
+    scan, summary = scan_audit_log(conn, anchor, report, cert_rows | {cp.row for cp in checkpoints})
+    certs = check_certificates(conn, scan, report)
+    run_count = check_runs(conn, scan, report, include_runs)
+    entry_count = check_entries(conn, scan, report, summary.get("entries_before"))
+    for cp in checkpoints:
+        check_checkpoint(scan, cp, report, checkpoint=cp.source)
     return {"certificates": certs, "runs": run_count, "entries": entry_count, "run_files_checked": include_runs,
-            "audit": summary,
-            "checkpoints": len(checkpoints or []), "ok": not report.problems, "problems": report.problems,
-            "notes": report.notes}
+            "audit": summary, "checkpoints": len(checkpoints), "ok": not report.problems,
+            "problems": report.problems, "notes": report.notes}
