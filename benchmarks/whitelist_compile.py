@@ -10,7 +10,8 @@ Hygon, Zhaoxin, Loongson; openEuler, Kylin, UOS), about 5% of records carrying a
 
 Each backend is compiled in its own child process; the child reports its wall time and its peak
 resident memory (ru_maxrss), then the same history is compiled again (a no-op: every run is already
-there) and queried once. Nothing here asserts a figure.
+there), queried once and verified once (audit chain, seal, certificates, runs, entries). Nothing here
+asserts a figure.
 
     .venv/bin/python benchmarks/whitelist_compile.py [--runs 1000] [--targets 4] [--checks 250]
         [--pg URL | $XCH_BENCH_PG_URL | $XCH_TEST_PG_URL] [--keep DIR] [--json]
@@ -117,6 +118,7 @@ def worker(url: str, root: Path) -> None:
     from harness.whitelist.compile import compile_runs
     from harness.whitelist.policy import load_policy
     from harness.whitelist.query import entry_rows
+    from harness.whitelist.verify import load_anchor, verify
 
     policy = load_policy(Path(__file__).resolve().parents[1] / "whitelist" / "policy.toml")
     folders = sorted(p for p in root.iterdir() if p.is_dir())
@@ -129,9 +131,14 @@ def worker(url: str, root: Path) -> None:
     with database.read() as conn:
         rows = entry_rows(conn)
     t3 = time.perf_counter()
+    anchor = load_anchor(database.sealer.key_path)
+    with database.read() as conn:
+        checked = verify(conn, anchor)
+    t4 = time.perf_counter()
     database.dispose()
     print(json.dumps({"compile_s": round(t1 - t0, 1), "recompile_noop_s": round(t2 - t1, 1),
-                      "query_s": round(t3 - t2, 2), "imported": sum(r.imported for r in results),
+                      "query_s": round(t3 - t2, 2), "verify_s": round(t4 - t3, 2), "verify_ok": checked["ok"],
+                      "audit_rows": checked["audit"]["rows"], "imported": sum(r.imported for r in results),
                       "reimported": sum(r.imported for r in again), "entries": len(rows),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
@@ -190,15 +197,17 @@ def main() -> int:
             print("postgresql: skipped (no --pg URL, $XCH_BENCH_PG_URL or $XCH_TEST_PG_URL)", file=sys.stderr)
         for name, url, drop in backends:
             try:
+                env = {"XCH_AUDIT_KEY_DIR": str(scratch), **os.environ}  # the scratch database's key goes with it
                 proc = subprocess.run([sys.executable, __file__, "--worker", url, str(root)], capture_output=True,
-                                      text=True)
+                                      text=True, env=env)
                 if proc.returncode:
                     raise SystemExit(f"{name}: worker failed:\n{proc.stderr}")
                 figures = json.loads(proc.stdout.strip().splitlines()[-1])
                 report["backends"][name] = figures
                 print(f"{name:<11} compile {figures['compile_s']:>7} s ({records / figures['compile_s']:,.0f} records/s)"
                       f"  peak RSS {figures['peak_rss_mb']} MB  |  re-compile (no-op) {figures['recompile_noop_s']} s"
-                      f"  |  query of {figures['entries']:,} entries {figures['query_s']} s", file=sys.stderr)
+                      f"  |  query of {figures['entries']:,} entries {figures['query_s']} s"
+                      f"  |  verify of {figures['audit_rows']:,} audit rows {figures['verify_s']} s", file=sys.stderr)
             finally:
                 if drop:
                     drop()

@@ -222,6 +222,7 @@ def cmd_cert_issue(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     issued = _write(args, lambda conn: issue_certificates(conn, args.submission, args.by, policy, args.years))
+
     def human() -> str:
         text = table(issued, ["certificate", "entry", "status", "level", "issued_at", "expires_at", "files",
                               "evidence_sm3"])
@@ -344,7 +345,8 @@ def register(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="output file (default: stdout for csv/json)")
     _filters(p), _common(p), p.set_defaults(func=cmd_export)
 
-    p = wsub.add_parser("import-list", help="load an existing list (CSV) as external entries")
+    p = wsub.add_parser("import-list", help="load an existing list (CSV) as external entries; every cell is checked "
+                        "first (category, date, arch, status, length limits) and one bad row refuses the whole file")
     p.add_argument("file", metavar="FILE.csv")
     _common(p), _by(p), json_option(p), p.set_defaults(func=cmd_import_list)
 

@@ -10,6 +10,7 @@ the real `xch whitelist verify` what it sees. The attacker has no key unless the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import sys
@@ -118,8 +119,6 @@ def rewrite_log(case: Certified, edit, key_bytes: bytes | None = None) -> None:
                 row["prev_hash"] = prev
                 row["hash"] = audit.row_hash(prev, row)
                 if key_bytes is not None and row["mac"] is not None:
-                    import hmac
-
                     if row["action"] == audit.SEAL_ACTION:
                         prev_mac = GENESIS
                     row["mac"] = hmac.new(key_bytes, (prev_mac + row["hash"]).encode(), "sm3").hexdigest()
