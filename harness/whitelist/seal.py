@@ -65,7 +65,7 @@ def key_path_for(url: str) -> Path:
         return Path(chosen).expanduser().absolute()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        db_file = Path(parsed.database).absolute()
+        db_file = Path(parsed.database).resolve()  # one key whichever path or symlink names the file
         return db_file.with_name(db_file.name + ".audit-key")
     folder = os.environ.get(KEY_DIR_ENV)
     base = Path(folder) if folder else Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "xch" / "audit-keys"
