@@ -1,87 +1,72 @@
-"""A small C preprocessor model: comments stripped, and the #if chains with what each branch tests.
+"""A small C preprocessor model: comments stripped, #if chains, and where each line is compiled.
 
-Not a preprocessor: nothing is evaluated. It answers the questions the porting rules ask: is
-this line inside an x86-only branch, inside the branch aarch64 would compile (the `#else` of an
-x86 test, or an `#if !defined(__SSE2__)`), and does the chain it belongs to have an ARM branch?
+Not a preprocessor: no macro is expanded. Every `#if` condition is evaluated on the two builds
+a port compares (harness.scan.platforms: aarch64 and x86_64), in three-valued logic, with the
+compiler's predefined macros and what the project itself defines (harness.scan.macros). A line
+is then compiled on a build (1), not compiled (0), or it depends on something unknown (None):
+
+- compiled by neither build (MSVC-only, MIPS, i386, x32 code): not a porting question;
+- compiled by x86_64 only: x86 code an ARM branch covers, or a generic fallback replaces;
+- compiled by aarch64: x86 code there breaks the aarch64 build.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable, Union
 
-from harness.scan.patterns import ARM_MACROS, X86_MACROS
+from harness.scan import cexpr
+from harness.scan.cexpr import Node, Value
+from harness.scan.platforms import ARM_HEADERS, ARM_SPECIFIC, BUILDS, PREDEFINED, SOURCE, TARGET, MacroValue
+from harness.scan.platforms import has_include as _has_include
 
-DIRECTIVE = re.compile(r"^\s*#\s*(?P<name>ifdef|ifndef|if|elifdef|elifndef|elif|else|endif|error)\b(?P<rest>.*)$")
+DIRECTIVE = re.compile(r"^\s*#\s*(?P<name>ifdef|ifndef|if|elifdef|elifndef|elif|else|endif|error|define|undef|"
+                       r"include|cmakedefine01|cmakedefine|mesondefine)\b(?P<rest>.*)$")
+_DEFINE = re.compile(r"^\s*(?P<name>[A-Za-z_]\w*)(?P<params>\([^)]*\))?\s*(?P<body>.*)$")
+Reach = dict  # build -> Value (1, 0 or None)
+ALWAYS: dict[str, Value] = {build: 1 for build in BUILDS}
+
+
+_LEXER = re.compile(r"//[^\n]*|/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"?|(?<![A-Za-z0-9])'(?:[^'\\\n]|\\.)*'?", re.S)
 
 
 def strip_comments(text: str) -> tuple[list[str], list[str]]:
     """Two views of the file, line for line: comments removed; and comments plus literals removed.
 
     Inline assembly lives in string literals, so its rule reads the first view; every other rule
-    reads the second, so a `_mm_add_ps` in a log message is not code.
+    reads the second, so a `_mm_add_ps` in a log message is not code. A block comment becomes one
+    space (its line breaks kept); an unterminated literal ends at its line.
     """
     code: list[str] = []
     bare: list[str] = []
-    cur_code: list[str] = []
-    cur_bare: list[str] = []
-    i, n = 0, len(text)
-    state = "code"  # code | block | line | str | chr
-    while i < n:
-        ch = text[i]
-        nxt = text[i + 1] if i + 1 < n else ""
-        if ch == "\n":
-            if state == "line":
-                state = "code"
-            if state in ("str", "chr"):
-                state = "code"  # unterminated literal: do not let it swallow the file
-            code.append("".join(cur_code))
-            bare.append("".join(cur_bare))
-            cur_code, cur_bare = [], []
-            i += 1
-            continue
-        if state == "code":
-            if ch == "/" and nxt == "*":
-                state = "block"
-                cur_code.append(" ")
-                cur_bare.append(" ")
-                i += 2
-                continue
-            if ch == "/" and nxt == "/":
-                state = "line"
-                i += 2
-                continue
-            if ch == '"' or (ch == "'" and not (i > 0 and text[i - 1].isalnum())):
-                state = "str" if ch == '"' else "chr"
-                cur_code.append(ch)
-                cur_bare.append(ch)
-                i += 1
-                continue
-            cur_code.append(ch)
-            cur_bare.append(ch)
-        elif state == "block":
-            if ch == "*" and nxt == "/":
-                state = "code"
-                i += 2
-                continue
-        elif state in ("str", "chr"):
-            quote = '"' if state == "str" else "'"
-            if ch == "\\" and nxt:
-                cur_code.append(ch + (nxt if nxt != "\n" else ""))
-                if nxt == "\n":
-                    code.append("".join(cur_code))
-                    bare.append("".join(cur_bare))
-                    cur_code, cur_bare = [], []
-                i += 2
-                continue
-            cur_code.append(ch)
-            if ch == quote:
-                cur_bare.append(ch)
-                state = "code"
-        i += 1
-    code.append("".join(cur_code))
-    bare.append("".join(cur_bare))
-    return code, bare
+    pos = 0
+    for match in _LEXER.finditer(text):
+        if match.start() > pos:
+            chunk = text[pos:match.start()]
+            code.append(chunk)
+            bare.append(chunk)
+        token = match.group(0)
+        if token.startswith("/*"):
+            filler = " " + "\n" * token.count("\n")
+            code.append(filler)
+            bare.append(filler)
+        elif not token.startswith("//"):
+            quote = token[0]
+            closed = len(token) > 1 and token.endswith(quote) and not _escaped_end(token)
+            inner = token[1:-1] if closed else token[1:]
+            code.append(token)
+            bare.append(quote + "\n" * inner.count("\n") + (quote if closed else ""))
+        pos = match.end()
+    code.append(text[pos:])
+    bare.append(text[pos:])
+    return "".join(code).split("\n"), "".join(bare).split("\n")
+
+
+def _escaped_end(token: str) -> bool:
+    """`"abc\\"` is closed, `"abc\"` (backslash-quote at the end) is not."""
+    backslashes = len(token) - 1 - len(token[:-1].rstrip("\\"))
+    return backslashes % 2 == 1
 
 
 def logical_directive(lines: list[str], index: int) -> tuple[str, int]:
@@ -94,155 +79,327 @@ def logical_directive(lines: list[str], index: int) -> tuple[str, int]:
     return text, used
 
 
-def x86_polarity(condition: str) -> str:
-    """'pos' if the condition tests an x86 macro being defined/true, 'neg' if only negated, '' if none."""
-    hits = list(X86_MACROS.finditer(condition))
-    if not hits:
-        return ""
-    if _negated_whole(condition.strip()):
-        return "neg"  # `!( ... )` around the whole condition
-    positive = False
-    for hit in hits:
-        before = condition[:hit.start()].rstrip()
-        before = re.sub(r"defined\s*\(?\s*$", "", before).rstrip()
-        if not before.endswith("!"):
-            positive = True
-    return "pos" if positive else "neg"
+# -- three-valued helpers -----------------------------------------------------------------------------
+
+def v_and(*values: Value) -> Value:
+    if any(v == 0 for v in values):
+        return 0
+    return None if any(v is None for v in values) else 1
 
 
-_ARCH_TERM = re.compile(r"!?\s*defined\s*\(\s*(\w+)\s*\)|!?\s*defined\s+(\w+)|!?\s*\b(\w+)\b")
+def v_not(value: Value) -> Value:
+    return None if value is None else int(not value)
 
 
-def pure_arch_test(condition: str) -> bool:
-    """True when the condition tests nothing but x86 macros (`defined(__x86_64__) || defined(_M_X64)`).
+def v_or(*values: Value) -> Value:
+    if any(v is not None and v for v in values):
+        return 1
+    return None if any(v is None for v in values) else 0
 
-    Only then is its `#else` "not x86": the `#else` of `_MSC_VER && _M_IX86` is any compiler.
+
+# -- directives ------------------------------------------------------------------------------------------
+
+@dataclass
+class Directive:
+    index: int  # 0-based line
+    used: int  # physical lines the directive spans
+    kind: str  # if elif else endif error define undef include
+    text: str
+    condition: str = ""
+    node: Node | None = None
+    name: str = ""  # define / undef: the macro
+    value: Union[Node, bool, None] = None  # define: its body as an expression, True if not one
+    template: bool = False  # `#cmakedefine X`, or `#undef X` in a config.h.in: the build decides
+
+
+def parse_directives(lines: list[str], template: bool = False) -> list[Directive]:
+    """The file's directives with conditions parsed once (they are evaluated per build, per pass).
+
+    In a configuration template (`config.h.in`, template=True) an `#undef X` is where configure
+    writes `#define X`; `#cmakedefine`/`#mesondefine` mean the same anywhere.
     """
-    rest = condition
-    for match in _ARCH_TERM.finditer(condition):
-        name = next(g for g in match.groups() if g)
-        if X86_MACROS.fullmatch(name):
-            rest = rest.replace(match.group(0), " ", 1)
-    return re.sub(r"[()|&!\s]", "", rest) == ""
+    found: list[Directive] = []
+    i = 0
+    while i < len(lines):
+        if "#" not in lines[i]:
+            i += 1
+            continue
+        match = DIRECTIVE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        text, used = logical_directive(lines, i)
+        match = DIRECTIVE.match(text) or match
+        name, rest = match.group("name"), match.group("rest").strip()
+        directive = Directive(i, used, name, text.strip())
+        if name in ("ifdef", "elifdef", "ifndef", "elifndef"):
+            macro = rest.split()[0] if rest.split() else ""
+            directive.kind = "if" if name.startswith("if") else "elif"
+            directive.condition = f"defined({macro})" if "def" in name and "ndef" not in name else f"!defined({macro})"
+        elif name in ("if", "elif"):
+            directive.condition = rest
+        if directive.condition:
+            directive.node = cexpr.parse(directive.condition)
+        if name in ("cmakedefine", "cmakedefine01", "mesondefine") or (template and name == "undef"):
+            directive.kind, directive.template = "define", True
+            name = "define"
+        if name in ("define", "undef"):
+            define = _DEFINE.match(rest)
+            if not define:
+                i += used
+                continue
+            directive.name = define.group("name")
+            if directive.template:
+                directive.value = True
+            elif name == "define":
+                body = define.group("body").strip()
+                directive.value = (cexpr.parse(body) or True) if body and not define.group("params") else True
+                if not body and not define.group("params"):
+                    directive.value = True
+        if name == "include":
+            directive.condition = rest
+        found.append(directive)
+        i += used
+    return found
 
 
-def _negated_whole(text: str) -> bool:
-    """True for `!( ... )` where the parenthesis closes at the very end of the condition."""
-    if not re.match(r"^!\s*\(", text):
-        return False
-    depth = 0
-    start = text.index("(")
-    for pos in range(start, len(text)):
-        if text[pos] == "(":
-            depth += 1
-        elif text[pos] == ")":
-            depth -= 1
-            if depth == 0:
-                return text[pos + 1:].strip() == ""
-    return False
+# -- macro environment ----------------------------------------------------------------------------------
 
+Lookup = Callable[[str, str], MacroValue]  # (macro, build) -> value before this file's own definitions
+
+
+@dataclass
+class DefineSite:
+    """One `#define`/`#undef` of a macro: on which builds it is reached, and what it makes the macro."""
+
+    name: str
+    line: int
+    reach: dict[str, Value]
+    values: dict[str, MacroValue]  # per build: an int, True (defined, value unknown), False (#undef)
+    template: bool = False  # a configuration template's placeholder: the build decides
+    arm: bool = False  # defined inside a branch that tests for ARM (USE_CLZ_INTRINSIC under __aarch64__)
+
+
+def _predefined_only(name: str, build: str) -> MacroValue:
+    return PREDEFINED[build].get(name)
+
+
+# -- chains and line contexts ----------------------------------------------------------------------------
 
 @dataclass
 class Branch:
     kind: str  # if, elif, else
     line: int  # 1-based
     condition: str
-    x86: str  # pos, neg, or ''
-    arm: bool
+    node: Node | None
+    own: dict[str, Value]  # the condition's value per build
+    taken: dict[str, Value]  # this branch is the one taken (condition and no earlier branch)
+    arm: bool  # tests for ARM (and aarch64 may take it)
+    names_arm: bool = False  # the condition names ARM at all (`!(defined(__arm__) || defined(__aarch64__))`)
     errors: list[tuple[int, str]] = field(default_factory=list)  # #error lines directly in this branch
+
+    @property
+    def x86_only(self) -> bool:
+        """x86_64 may take it, aarch64 never does."""
+        return self.taken[TARGET] == 0 and self.taken[SOURCE] != 0
 
 
 @dataclass
 class Chain:
     start: int
+    outer: dict[str, Value]  # reach of the chain's enclosing code
     end: int = 0
     branches: list[Branch] = field(default_factory=list)
 
     @property
+    def relevant(self) -> bool:
+        """Both builds may reach the chain (it is not inside MSVC-only, MIPS, ARM-only or x86-only code)."""
+        return self.outer[TARGET] != 0 and self.outer[SOURCE] != 0
+
+    @property
     def tests_x86(self) -> bool:
-        return any(b.x86 for b in self.branches)
+        """Some branch is taken by x86_64 and never by aarch64: the chain tells the builds apart."""
+        return self.relevant and any(b.x86_only for b in self.branches)
 
     @property
     def has_arm(self) -> bool:
-        return any(b.arm for b in self.branches)
+        """The chain gives ARM its own path: a branch for ARM, or a test that names ARM either way."""
+        return any(b.arm or b.names_arm for b in self.branches)
 
-    def non_x86(self, branch: Branch) -> bool:
-        """Is this the branch an aarch64 build takes (given no ARM branch precedes it)?"""
-        if branch.x86 == "neg":
-            return True
-        if branch.kind == "else":
-            earlier = [b for b in self.branches if b.line < branch.line]
-            return (any(b.x86 == "pos" and pure_arch_test(b.condition) for b in earlier)
-                    and not any(b.arm for b in earlier))
-        return False
+    def arm_branch(self) -> Branch | None:
+        return next((b for b in self.branches if b.arm), None) or next(
+            (b for b in self.branches if b.names_arm), None)
 
 
 @dataclass
 class LineContext:
-    """Where a line sits: the (chain, branch) pairs enclosing it, outermost first."""
+    """Where a line sits: the (chain, branch) pairs enclosing it, outermost first, and the file's reach."""
 
     frames: tuple[tuple[Chain, Branch], ...]
+    base: dict[str, Value]
+
+    def reach(self, build: str) -> Value:
+        return v_and(self.base[build], *(b.taken[build] for _, b in self.frames))
 
     @property
-    def x86_guarded(self) -> bool:
-        return any(b.x86 == "pos" for _, b in self.frames)
+    def dead(self) -> bool:
+        """Neither build compiles this line."""
+        return self.reach(TARGET) == 0 and self.reach(SOURCE) == 0
 
     @property
-    def arm_sibling(self) -> bool:
-        """Inside an x86 branch whose chain also has an ARM branch (the ported case)."""
-        return any(b.x86 == "pos" and c.has_arm for c, b in self.frames)
+    def x86_only(self) -> bool:
+        return self.reach(TARGET) == 0 and self.reach(SOURCE) != 0
+
+    @property
+    def on_target(self) -> bool:
+        return self.reach(TARGET) != 0
+
+    @property
+    def target_only(self) -> bool:
+        """aarch64 compiles it and x86_64 does not: the branch a port falls into (`#else` of an x86 test)."""
+        return self.reach(TARGET) != 0 and self.reach(SOURCE) == 0
 
     @property
     def arm_guarded(self) -> bool:
-        return any(b.arm and b.x86 != "pos" for _, b in self.frames)
+        """Inside a branch that tests for ARM: not x86 code at all."""
+        return any(b.arm for _, b in self.frames)
 
     @property
-    def in_non_x86(self) -> bool:
-        return any(c.non_x86(b) and not c.has_arm for c, b in self.frames)
+    def arm_sibling(self) -> bool:
+        """Inside an x86-only branch whose chain also has an ARM branch (the ported case)."""
+        return any(b.x86_only and c.has_arm for c, b in self.frames)
 
 
-def _directive_kind(name: str, rest: str) -> tuple[str, str]:
-    """Normalise to (kind, condition) with #ifdef X -> 'defined(X)' and #ifndef X -> '!defined(X)'."""
-    rest = rest.strip()
-    if name in ("ifdef", "elifdef"):
-        return ("if" if name == "ifdef" else "elif"), f"defined({rest})"
-    if name in ("ifndef", "elifndef"):
-        return ("if" if name == "ifndef" else "elif"), f"!defined({rest})"
-    return name, rest
+@dataclass
+class FileStructure:
+    chains: list[Chain]
+    contexts: list[LineContext]
+    defines: list[DefineSite]
 
 
-def analyse(lines: list[str]) -> tuple[list[Chain], list[LineContext]]:
-    """Chains of the file and the context of every line (index = line number - 1)."""
+def names_arm(directive: Directive, arm_macro: Callable[[str], bool]) -> bool:
+    """The condition names ARM (a predefined ARM macro, an ARM header, or a macro the project
+    defines only for ARM), whichever way it tests it."""
+    names = cexpr.names_in(directive.node)
+    if names & ARM_SPECIFIC or any(n.startswith("__ARM_") for n in names) or any(arm_macro(n) for n in names):
+        return True
+    return any(h in directive.condition for h in ARM_HEADERS)
+
+
+def _tests_arm(directive: Directive, own: dict[str, Value], arm_macro: Callable[[str], bool]) -> bool:
+    """The branch is an ARM path: its condition names ARM, aarch64 may take it, x86_64 need not."""
+    return own[TARGET] != 0 and own[SOURCE] != 1 and names_arm(directive, arm_macro)
+
+
+def analyse(directives: list[Directive], line_count: int, initial: Lookup = _predefined_only,
+            base: dict[str, Value] | None = None, arm_macro: Callable[[str], bool] | None = None) -> FileStructure:
+    """Chains, the context of every line (index = line number - 1), and the macros the file defines.
+
+    `initial(name, build)` gives a macro's value before this file's own #defines (predefined by the
+    compiler, or defined by the rest of the project); the file's own #define/#undef lines then
+    update it in order, as the preprocessor would. `arm_macro(name)` says whether the project
+    defines a macro only for ARM; `base` is where the build compiles the file at all.
+    """
+    base = dict(base or ALWAYS)
+    local: dict[str, dict[str, MacroValue]] = {}
+    local_arm: dict[str, bool] = {}
+    project_arm = arm_macro or (lambda name: False)
+
+    def is_arm_macro(name: str) -> bool:
+        return local_arm[name] if name in local_arm else project_arm(name)
+
+    def lookup_for(build: str) -> Callable[[str], MacroValue]:
+        def lookup(name: str) -> MacroValue:
+            if name in local:
+                return local[name][build]
+            return initial(name, build)
+        return lookup
+
+    lookups = {build: lookup_for(build) for build in BUILDS}
+    includes = {build: (lambda h, b=build: _has_include(h, b)) for build in BUILDS}
+
+    def value_of(directive: Directive) -> dict[str, Value]:
+        return {b: cexpr.truth(cexpr.evaluate(directive.node, lookups[b], includes[b])) for b in BUILDS}
+
     chains: list[Chain] = []
     stack: list[tuple[Chain, Branch]] = []
     contexts: list[LineContext] = []
-    i = 0
-    while i < len(lines):
-        match = DIRECTIVE.match(lines[i])
-        used = 1
-        if match:
-            text, used = logical_directive(lines, i)
-            match = DIRECTIVE.match(text) or match
-            kind, cond = _directive_kind(match.group("name"), match.group("rest"))
-            line_no = i + 1
-            if kind == "if":
-                chain = Chain(start=line_no)
-                branch = Branch("if", line_no, cond, x86_polarity(cond), bool(ARM_MACROS.search(cond)))
-                chain.branches.append(branch)
-                chains.append(chain)
-                stack.append((chain, branch))
-            elif kind in ("elif", "else") and stack:
-                chain, _ = stack.pop()
-                branch = Branch(kind, line_no, cond if kind == "elif" else "",
-                                x86_polarity(cond) if kind == "elif" else "", bool(ARM_MACROS.search(cond)))
-                chain.branches.append(branch)
-                stack.append((chain, branch))
-            elif kind == "endif" and stack:
-                chain, _ = stack.pop()
-                chain.end = line_no
-            elif kind == "error" and stack:
-                stack[-1][1].errors.append((line_no, text.strip()))
-        for _ in range(used):
-            contexts.append(LineContext(tuple(stack)))
-        i += used
-    return chains, contexts
+    defines: list[DefineSite] = []
+
+    def reach_here() -> dict[str, Value]:
+        return {b: v_and(base[b], *(br.taken[b] for _, br in stack)) for b in BUILDS}
+
+    next_line = 0
+
+    def fill(upto: int) -> None:
+        """Lines up to `upto` share one context: nothing changed since the last directive."""
+        nonlocal next_line
+        upto = min(upto, line_count)
+        if upto > next_line:
+            contexts.extend([LineContext(tuple(stack), base)] * (upto - next_line))
+            next_line = upto
+
+    for directive in directives:
+        fill(directive.index)
+        line_no = directive.index + 1
+        kind = directive.kind
+        if kind == "if":
+            own = value_of(directive)
+            outer = reach_here()
+            chain = Chain(start=line_no, outer=outer)
+            branch = Branch("if", line_no, directive.condition, directive.node, own, dict(own),
+                            _tests_arm(directive, own, is_arm_macro), names_arm(directive, is_arm_macro))
+            chain.branches.append(branch)
+            chains.append(chain)
+            stack.append((chain, branch))
+        elif kind in ("elif", "else") and stack:
+            chain, _ = stack.pop()
+            own = value_of(directive) if kind == "elif" else dict(ALWAYS)
+            earlier = {b: v_or(*(br.own[b] for br in chain.branches)) for b in BUILDS}
+            taken = {b: v_and(own[b], v_not(earlier[b])) for b in BUILDS}
+            branch = Branch(kind, line_no, directive.condition, directive.node, own, taken,
+                            kind == "elif" and _tests_arm(directive, taken, is_arm_macro),
+                            kind == "elif" and names_arm(directive, is_arm_macro))
+            chain.branches.append(branch)
+            stack.append((chain, branch))
+        elif kind == "endif" and stack:
+            chain, _ = stack.pop()
+            chain.end = line_no
+        elif kind == "error" and stack:
+            stack[-1][1].errors.append((line_no, directive.text))
+        elif kind in ("define", "undef") and directive.name:
+            reach = reach_here()
+            value: Union[Node, bool, None] = directive.value if kind == "define" else False
+            values = {b: _define_value(value, lookups[b], includes[b]) for b in BUILDS}
+            in_arm = any(br.arm for _, br in stack)
+            site = DefineSite(directive.name, line_no, reach, values, directive.template, in_arm)
+            defines.append(site)
+            local_arm[directive.name] = in_arm and local_arm.get(directive.name, True)
+            if directive.template:
+                local[directive.name] = {b: initial(directive.name, b) for b in BUILDS}
+            else:
+                current = local.get(directive.name) or {b: initial(directive.name, b) for b in BUILDS}
+                local[directive.name] = {b: merge_define(current[b], values[b], reach[b]) for b in BUILDS}
+        fill(directive.index + directive.used)
+    fill(line_count)
+    return FileStructure(chains, contexts, defines)
+
+
+def merge_define(current: MacroValue, new: MacroValue, reach: Value) -> MacroValue:
+    """A macro's value after a #define/#undef that is reached (1), not reached (0), or maybe (None)."""
+    if reach == 1:
+        return new
+    if reach == 0:
+        return current
+    return new if new == current and type(new) is type(current) else None
+
+
+def _define_value(value: Union[Node, bool, None], lookup: Callable[[str], MacroValue],
+                  has_include: Callable[[str], MacroValue]) -> MacroValue:
+    """What `#define X body` makes X: its value when the body is a constant expression, else just defined."""
+    if value is False:
+        return False
+    if value is True or value is None:
+        return True
+    result = cexpr.evaluate(value, lookup, has_include)
+    return True if result is None else result

@@ -27,11 +27,8 @@ PORTABILITY_HEADER = re.compile(r"^\s*#\s*include\s*[<\"](?:[\w./]*/)?(?:sse2neo
 MATH_LIB_HEADER = re.compile(r"^\s*#\s*include\s*[<\"](?P<h>mkl(?:_\w+)?|ipp(?:core|s|i|cp|cc|vm|ch|dc|_\w+)?)\.h[>\"]")
 
 # -- calls ----------------------------------------------------------------------------------------
-X86_INTRINSIC = re.compile(
-    r"\b(?:_mm\d*_\w+|__builtin_ia32_\w+|__rdtscp?|_rdtsc|__cpuid(?:ex|_count)?|__get_cpuid(?:_count|_max)?|"
-    r"_xgetbv|_[lt]zcnt_u(?:32|64)|_popcnt(?:32|64)|__popcnt(?:16|64)?|_pdep_u(?:32|64)|_pext_u(?:32|64)|"
-    r"_bextr_u(?:32|64)|_rdrand(?:16|32|64)_step|_rdseed(?:16|32|64)_step|_bit_scan_(?:forward|reverse)|"
-    r"_BitScan(?:Forward|Reverse)(?:64)?|_xbegin|_xend|_xabort|_xtest|_cvtsh_ss|_cvtss_sh)\s*\(")
+# A call of a name that may be an intrinsic; harness.scan.intrinsics decides whether it is x86's.
+INTRINSIC_CALL = re.compile(r"\b(?P<name>_{1,2}[A-Za-z]\w*)\s*\(")
 X86_TARGET_ATTR = re.compile(
     r"\btarget\s*\(\s*\"(?:[^\"]*,)?\s*(?:sse[\w.]*|ssse3|avx[\w.]*|popcnt|bmi2?|fma|lzcnt|pclmul|aes|f16c|"
     r"arch=(?:x86-64|haswell|skylake|core|znver|nehalem)[\w-]*)")
@@ -48,10 +45,22 @@ GCC_ASM_START = re.compile(r"\b(?:__asm__|__asm|asm)\b\s*(?:(?:volatile|__volati
 MSVC_ASM = re.compile(r"\b__asm\b\s*(?:\{|[a-z]{2,}\b)|\b_asm\s*\{")
 X86_ASM_TEXT = re.compile(
     r"(?:%%?(?:[re]?(?:ax|bx|cx|dx|si|di|sp|bp)|[abcd][lh]|[xyz]mm\d+|r(?:[89]|1[0-5])[dwb]?)\b)|"
+    r"\.byte\s+0x(?:0f|f3\s*,\s*0x90|(?:66|f2|f3|4[0-9a-f])\s*,\s*0x0f)\b|"  # raw opcodes: 0f 31 = rdtsc ...
     r"\b(?:cpuid|rdtscp?|pause|lock|xchg[lqwb]?|cmpxchg\w*|mov[lqwb]|movs[bwlq]|lea[lq]|bswap[lq]?|popcnt[lq]?|"
     r"lzcnt[lq]?|tzcnt[lq]?|bs[rf][lq]?|[mls]fence|clflush\w*|prefetch(?:t0|t1|t2|nta|w)|xgetbv|rdrand|rdseed|"
     r"crc32[bwlq]?|push[fl]?[lq]?|pop[fl]?[lq]?|int3|hlt|cli|sti|in[bwl]|out[bwl]|rdmsr|wrmsr|vzeroupper|"
     r"emms|fldcw|fnstcw|fninit|stmxcsr|ldmxcsr)\b", re.I)
+# `register long x asm("rax")`: a variable bound to an x86 register.
+X86_REGISTER_NAME = re.compile(r"^%?(?:[re]?(?:ax|bx|cx|dx|si|di|sp|bp)|[abcd][lh]|[xyz]mm\d+|r(?:[89]|1[0-5])[dwb]?)$")
+REGISTER_BINDING = re.compile(r"\bregister\b[^;{}()]*\b(?:__asm__|__asm|asm)\s*\(\s*\"(?P<reg>[^\"]*)\"\s*\)")
+# The x86 MSR and CPUID devices (drivers only x86 Linux has): /dev/cpu/N/msr, /dev/cpu/%d/cpuid.
+X86_MSR_DEVICE = re.compile(r"/dev/cpu/(?:\d+|%\w+|\*|\$\{?\w+\}?|\{\w*\}|[\w%*${}#]+)/(?:msr|cpuid)\b|"
+                            r"\bmodprobe\s+(?:-\w+\s+)*(?:msr|cpuid)\b")
+# msr-tools' commands run from a script (`rdmsr 0x19a`, `wrmsr -p0 0x1a0 ...`).
+MSR_TOOL_COMMAND = re.compile(r"(?:^|[`\"'(\s;|&])(?:rdmsr|wrmsr)\s+(?:-[\w-]+(?:\s+\w+)?\s+)*(?:0x[0-9a-fA-F]+|\d+)\b")
+# A message that merely mentions the device (`printf("... /dev/cpu/*/msr")`) is no access.
+MESSAGE_CALL = re.compile(r"\b(?:f?printf|s?n?printf_s|puts|fputs|perror|syslog|print\w*|echo|warn\w*|die|log\w*|"
+                          r"message|say|err|errx|printk|fprintf_\w+)\b\s*[(\s]")
 ARM_ASM_TEXT = re.compile(
     r"\b(?:dmb|dsb|isb|mrs|msr|ldxr\w*|stxr\w*|ldaxr\w*|stlxr\w*|ldar\w*|stlr\w*|yield|wfe|wfi|sev|svc|"
     r"cntvct_el0|cntfrq_el0|midr_el1|[xw](?:[12]?\d|3[01])|v\d+\.\d*[bhsd])\b")
@@ -61,12 +70,27 @@ X86_ASM_FILE_LINE = re.compile(
     r"%(?:[re](?:ax|bx|cx|dx|si|di|sp|bp)|[xyz]mm\d+|r(?:[89]|1[0-5])[dwb]?)\b|"
     r"^\s*(?:bits\s+(?:16|32|64)|default\s+rel|%(?:define|macro|include)\b)|"
     r"\b(?:rax|rbx|rcx|rdx|rsi|rdi|rsp|rbp|eax|ebx|ecx|edx|esi|edi|[xyz]mm(?:[12]?\d|3[01]))\b", re.I)
+# AArch64 assembly lines (GNU as): case-sensitive, as AArch64 assembly is written in lower case; never
+# applied to NASM/MASM files, whose `X0`-style macro names (`pinsrw X0, word ...`) are x86 registers.
 ARM_ASM_FILE_LINE = re.compile(
     r"^\s*(?:ldp|stp|ldr|str|adrp|ret|b\.\w+|cbn?z|tbn?z|fmla|ld1|st1|umull|eor|orr)\s+[xwvq]\d*|"
-    r"\b[xw](?:[12]?\d|3[01])\s*,\s*[xw#\[]|\bv\d+\.(?:16b|8b|8h|4h|4s|2s|2d|1d)\b", re.I)
+    r"\b[xw](?:[12]?\d|3[01])\s*,\s*[xw#\[]|\bv\d+\.(?:16b|8b|8h|4h|4s|2s|2d|1d)\b")
+NASM_FILE_LINE = re.compile(r"^\s*(?:%(?:define|macro|include|ifdef|assign|xdefine)\b|bits\s+(?:16|32|64)\b|"
+                            r"default\s+rel\b|section\s+\.\w+|global\s+\w+|extern\s+\w+|align\s+\d+|"
+                            r"\w+\s+(?:PROC|ENDP|SEGMENT)\b|\.model\b|\.code\b|END\s*$)", re.I)
 
 # -- names ------------------------------------------------------------------------------------------
 X86_NAME = re.compile(r"(?:^|[_\-./])x86|(?:^|[_\-./])(?:x64|amd64|i[3-6]86|ia32|intel|sse\d*(?:_\d)?|ssse3|avx\d*|avx512\w*)"
                       r"(?=$|[_\-./\d])", re.I)
+# A folder named for x86 alone (`debug/i386/`, `arch/x86/`, `simd/x86_64/`): what is in it is x86 code.
+X86_FOLDER = re.compile(r"(?:^|/)(?:x86|x86[_-]64|x64|amd64|i[3-6]86|ia32|intel64)(?=/|$)", re.I)
 ARM_NAME = re.compile(r"(?:^|[_\-./])(?:arm|arm64|aarch64|armv8|neon|sve2?|kunpeng)(?=$|[_\-./\d])", re.I)
 ARM_DIRS = ("arm", "arm64", "aarch64", "armv8", "neon", "sve")
+# Folders and file-name parts for the other architectures a multi-arch tree carries (MIPS and its
+# Loongson MMI, LoongArch, POWER/AltiVec, s390, RISC-V...): code there is built for neither build.
+OTHER_ARCH_NAME = re.compile(
+    r"(?:^|[_\-./])(?:mips\w*|loongson\w*|loongarch\w*|mmi|msa|lsx|lasx|dspr2|altivec|vsx|powerpc\w*|ppc\w*|"
+    r"power[789]|s390x?|zarch|riscv\w*|rvv|sparc\w*|alpha|ia64|e2k|sw_?64|wasm\w*)(?=$|[_\-./\d])", re.I)
+OTHER_ARCH_HEADER = re.compile(
+    r"^\s*#\s*include\s*[<\"](?:[\w./-]*/)?(?:altivec|msa|lsxintrin|lasxintrin|loongson-mmiintrin|"
+    r"loongson-mmintrin|vecintrin|riscv_vector|wasm_simd128|spe|ppu_intrinsics|vec_types)\.h[>\"]")

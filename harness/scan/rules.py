@@ -30,6 +30,11 @@ _RULES = [
     Rule("x86-inline-asm", "blocker", "x86 inline assembly / x86 内联汇编",
          "Rewrite for AArch64 (e.g. rdtsc -> cntvct_el0, cpuid -> getauxval(AT_HWCAP), pause -> yield) or use a "
          "compiler builtin / 改写为 AArch64 汇编或编译器内建函数（rdtsc→cntvct_el0，cpuid→getauxval）", 2.0, 1.0),
+    Rule("x86-msr-access", "blocker", "x86 model-specific registers via /dev/cpu/*/msr / 通过 /dev/cpu/*/msr 访问 x86 MSR",
+         "The msr and cpuid drivers exist only on x86 Linux: read frequencies and temperatures from sysfs "
+         "(cpufreq, hwmon, thermal), counters through perf_event_open, CPU identity from /proc/cpuinfo or "
+         "MIDR_EL1 via getauxval(AT_HWCAP) / msr、cpuid 驱动仅存在于 x86 Linux：频率与温度改用 sysfs（cpufreq、hwmon、"
+         "thermal），计数器改用 perf_event_open，CPU 信息改用 /proc/cpuinfo 或 MIDR_EL1", 4.0, 0.25),
     Rule("x86-asm-file", "blocker", "x86 assembly source file / x86 汇编源文件",
          "Provide an AArch64 implementation (a *_arm64.S / *_neon.c sibling) or a portable C fallback selected by "
          "the build / 提供 AArch64 实现（*_arm64.S、*_neon.c）或由构建选择的 C 语言实现", 8.0, 0.0),
@@ -46,6 +51,11 @@ _RULES = [
     Rule("build-march-x86", "blocker", "x86 -march/-mtune value / x86 的 -march/-mtune 取值",
          "Use -march=armv8.2-a / -mcpu=tsv110 (Kunpeng 920) or -mcpu=native on aarch64, under an architecture "
          "condition / 在架构条件下为 aarch64 使用 -march=armv8.2-a 或 -mcpu=tsv110", 0.5, 0.1),
+    Rule("build-x86-define", "blocker", "x86 macro defined on aarch64 builds / aarch64 构建也定义了 x86 宏",
+         "The build derives an x86 macro from a test aarch64 also passes (`getconf LONG_BIT` is 64 there too, "
+         "or no test at all), which routes aarch64 into x86 code: test the architecture (uname -m = x86_64, "
+         "CMAKE_SYSTEM_PROCESSOR) instead / 构建依据 aarch64 同样满足的条件（如 getconf LONG_BIT 为 64）定义了 x86 宏，"
+         "使 aarch64 进入 x86 代码：改为判断架构（uname -m、CMAKE_SYSTEM_PROCESSOR）", 0.5, 0.25),
     Rule("build-cmake-processor", "warning", "CMAKE_SYSTEM_PROCESSOR test without aarch64 / 处理器判断缺少 aarch64",
          "Add an aarch64/arm64 branch to the CMAKE_SYSTEM_PROCESSOR test / 在 CMAKE_SYSTEM_PROCESSOR 判断中增加 "
          "aarch64/arm64 分支", 1.0, 0.5),
