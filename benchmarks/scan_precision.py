@@ -2,7 +2,7 @@
 """Blocker precision and recall of `xch scan` on the real-tree corpus, next to AWS
 porting-advisor-for-graviton on the same trees.
 
-For every tree of tests/scan_corpus/corpus.toml (Debian bookworm sources, fetched and cached as
+For every tree of tests/scan_corpus/corpus.toml (read by tests/support/scan_corpus.py) (Debian bookworm sources, fetched and cached as
 the integration tests do) both tools scan the same unpacked folder; their blockers are scored
 against the hand-judged truth file beside the corpus (harness.scan.accuracy). Printed: per tree
 the claims, true claims, true blockers found, precision, recall and scan time of both tools;
@@ -33,10 +33,10 @@ from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "scan_corpus"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from corpus import Tree, fetch, trees  # noqa: E402  (tests/scan_corpus/corpus.py)
 from machine import describe_machine  # noqa: E402  (benchmarks/machine.py)
+from scan_corpus import Tree, fetch, trees  # noqa: E402  (tests/support/scan_corpus.py)
 
 from harness.scan import scan_path  # noqa: E402
 from harness.scan.accuracy import Claim, Score, score  # noqa: E402

@@ -115,12 +115,13 @@ def load_truth(path: Path) -> list[Judgement]:
 
 def judgement_for(truth: list[Judgement], file: str, line: int) -> Judgement | None:
     """The most specific row about a file and line: an exact line before a whole file, before globs."""
-    best: tuple[int, Judgement] | None = None
+    best: tuple[tuple[int, int], Judgement] | None = None
     for judgement in truth:
         if not judgement.covers(file, line):
             continue
-        rank = (0 if judgement.exact and judgement.line == line else 1 if judgement.exact else
-                2 if judgement.line is not None else 3)
+        by_line = (0 if judgement.exact and judgement.line == line else 1 if judgement.exact else
+                   2 if judgement.line is not None else 3)
+        rank = (by_line, -len(judgement.file.replace("*", "").replace("?", "")))  # longer patterns are narrower
         if best is None or rank < best[0]:
             best = (rank, judgement)
     return best[1] if best else None

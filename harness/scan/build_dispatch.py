@@ -8,8 +8,9 @@ meson.build files and Makefiles. A build file that cannot be read is skipped, ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from harness.scan.build_autoconf import is_autoconf_file, read_autoconf
 from harness.scan.build_cmake import is_cmake_file, read_cmake
@@ -36,22 +37,22 @@ def read_build_model(root: Path, files: list[Path], display: Callable[[Path], st
     automake: dict[str, dict[str, Value]] = {}
     for path, text in texts.items():
         if is_autoconf_file(path):
-            automake.update(_guarded(lambda: read_autoconf(model, path, display(path), text), path) or {})
+            automake.update(_guarded(path, read_autoconf, model, path, display(path), text) or {})
     cmake = [(p, display(p), t) for p, t in texts.items() if is_cmake_file(p)]
     if cmake:
-        _guarded(lambda: read_cmake(model, cmake), root)
+        _guarded(root, read_cmake, model, cmake)
     for path, text in texts.items():
         if is_meson_file(path):
-            _guarded(lambda: read_meson(model, path, display(path), text), path)
+            _guarded(path, read_meson, model, path, display(path), text)
         elif is_makefile(path):
-            _guarded(lambda: read_makefile(model, path, display(path), text, automake), path)
+            _guarded(path, read_makefile, model, path, display(path), text, automake)
     return model
 
 
-def _guarded(action, path: Path):  # type: ignore[no-untyped-def]
+def _guarded(path: Path, action: Callable[..., Any], *args: Any) -> Any:
     """A build file the model cannot follow costs its knowledge, not the scan."""
     try:
-        return action()
+        return action(*args)
     except (RecursionError, ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
         log.warning("build model: %s: %s", path, exc)
         return None

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
-from harness.scan.cpp import v_and, v_not, v_or
 from harness.scan.cexpr import Value
+from harness.scan.cpp import v_and, v_not, v_or
 from harness.scan.model import Finding
 from harness.scan.platforms import BUILDS, SOURCE, TARGET, MacroValue
 from harness.scan.rules import rule

@@ -12,8 +12,9 @@ for a header every file that includes it. A call from file scope (a macro body) 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from harness.scan.cfunc import FunctionIndex
 from harness.scan.platforms import TARGET
@@ -29,7 +30,7 @@ _DECLARATION = re.compile(r"^\s*(?:(?:static|inline|__inline|__inline__|extern|c
 
 
 class CallGraph:
-    def __init__(self, analyses: dict[Path, "CAnalysis"]) -> None:
+    def __init__(self, analyses: dict[Path, CAnalysis]) -> None:
         self.analyses = analyses
         self.by_name: dict[str, list[Path]] = {}
         for path in analyses:

@@ -9,12 +9,12 @@ condition that does not parse is unknown as a whole, never an error.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
 
 from harness.scan.platforms import MacroValue
 
-Value = Optional[int]  # None: unknown
+Value = int | None  # None: unknown
 Lookup = Callable[[str], MacroValue]
 IncludeTest = Callable[[str], MacroValue]
 
@@ -26,8 +26,8 @@ _TOKEN = re.compile(
 @dataclass(frozen=True)
 class Node:
     kind: str  # num, id, defined, has_include, call, unary, binary, cond
-    value: Union[int, str] = 0
-    args: tuple["Node", ...] = ()
+    value: int | str = 0
+    args: tuple[Node, ...] = ()
 
 
 class _ParseError(Exception):

@@ -13,8 +13,8 @@ is then compiled on a build (1), not compiled (0), or it depends on something un
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Union
 
 from harness.scan import cexpr
 from harness.scan.cexpr import Node, Value
@@ -108,7 +108,7 @@ class Directive:
     condition: str = ""
     node: Node | None = None
     name: str = ""  # define / undef: the macro
-    value: Union[Node, bool, None] = None  # define: its body as an expression, True if not one
+    value: Node | bool | None = None  # define: its body as an expression, True if not one
     template: bool = False  # `#cmakedefine X`, or `#undef X` in a config.h.in: the build decides
 
 
@@ -369,7 +369,7 @@ def analyse(directives: list[Directive], line_count: int, initial: Lookup = _pre
             stack[-1][1].errors.append((line_no, directive.text))
         elif kind in ("define", "undef") and directive.name:
             reach = reach_here()
-            value: Union[Node, bool, None] = directive.value if kind == "define" else False
+            value: Node | bool | None = directive.value if kind == "define" else False
             values = {b: _define_value(value, lookups[b], includes[b]) for b in BUILDS}
             in_arm = any(br.arm for _, br in stack)
             site = DefineSite(directive.name, line_no, reach, values, directive.template, in_arm)
@@ -394,7 +394,7 @@ def merge_define(current: MacroValue, new: MacroValue, reach: Value) -> MacroVal
     return new if new == current and type(new) is type(current) else None
 
 
-def _define_value(value: Union[Node, bool, None], lookup: Callable[[str], MacroValue],
+def _define_value(value: Node | bool | None, lookup: Callable[[str], MacroValue],
                   has_include: Callable[[str], MacroValue]) -> MacroValue:
     """What `#define X body` makes X: its value when the body is a constant expression, else just defined."""
     if value is False:

@@ -12,9 +12,8 @@ macro's test is known one pass later); the scanner runs a few.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from typing import Callable
 
 from harness.scan.cpp import DefineSite, Lookup, v_and
 from harness.scan.platforms import BUILDS, PREDEFINED, MacroValue

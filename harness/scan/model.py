@@ -11,6 +11,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SEVERITIES = ("blocker", "warning", "info")
+
+
+def printable(text: str, controls: bool = True) -> str:
+    """Text every report format can hold: bytes a file name had that are not UTF-8 (which Python
+    keeps as surrogates) become `\\xff`, other lone surrogates `\\ud800`, and (with `controls`)
+    control characters `\\x01`, `\\n`. Printable text is returned unchanged."""
+    if text.isprintable() and text.isascii():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        elif controls and not (ch.isprintable() or ch == " "):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
 FINDING_FIELDS = ("rule", "severity", "file", "line", "snippet", "suggestion")
 
 

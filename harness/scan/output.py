@@ -16,9 +16,8 @@ from pathlib import Path
 from harness.core.errors import InputError
 from harness.core.spreadsheet import csv_text, xlsx_append
 from harness.scan.grouping import group_findings
-from harness.scan.model import FINDING_FIELDS, SEVERITIES, ScanReport
+from harness.scan.model import FINDING_FIELDS, SEVERITIES, ScanReport, printable
 from harness.scan.rules import RULES
-from harness.scan.scanner import safe_display
 
 FORMATS = ("text", "json", "csv", "html", "xlsx")
 GROUP_FIELDS = ("severity", "rule", "file", "count", "lines", "snippet", "suggestion")
@@ -31,11 +30,22 @@ def render(report: ScanReport, fmt: str) -> str | bytes:
 
 
 def to_json(report: ScanReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(_json_safe(report.to_dict()), indent=2, ensure_ascii=False) + "\n"
+
+
+def _json_safe(value: object) -> object:
+    """Strings as valid UTF-8 (JSON escapes control characters itself)."""
+    if isinstance(value, str):
+        return printable(value, controls=False)
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _printable(text: object) -> str:
-    return safe_display(str(text))
+    return printable(str(text))
 
 
 def _group_rows(report: ScanReport) -> list[dict[str, object]]:

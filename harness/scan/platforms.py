@@ -13,13 +13,11 @@ flags, by the project).
 
 from __future__ import annotations
 
-from typing import Union
-
 SOURCE = "x86_64"
 TARGET = "aarch64"
 BUILDS = (TARGET, SOURCE)
 
-MacroValue = Union[int, bool, None]  # int: defined with value; True: defined; False: undefined; None: unknown
+MacroValue = int | bool | None  # int: defined with value; True: defined; False: undefined; None: unknown
 
 # Predefined by GCC/Clang for x86_64 Linux (baseline ISA: SSE2).
 _X86_64_DEFINED = ("__x86_64__", "__x86_64", "__amd64__", "__amd64", "__SSE__", "__SSE2__", "__MMX__",

@@ -34,14 +34,19 @@ from harness.scan.build_model import BuildModel, FlagSite
 from harness.scan.calls import HEADER_SUFFIXES, CallGraph
 from harness.scan.intrinsics import is_x86_header
 from harness.scan.macros import ProjectMacros
-from harness.scan.model import Finding, ScanReport
+from harness.scan.model import Finding, ScanReport, printable
 from harness.scan.platforms import SOURCE, TARGET
 from harness.scan.rules import rule
 from harness.scan.source_asm import ASM_SUFFIXES, GO_X86_ASM, arm_sibling, scan_asm, scan_go_asm
 from harness.scan.source_build import CONFIG_SCRIPTS, is_build_file, scan_build, scan_config_script
 from harness.scan.source_c import C_SUFFIXES, CAnalysis, analyse_c, one_per_line, restructure, scan_c
-from harness.scan.source_lang import (JAVA_ARCHIVES, is_requirements_file, scan_java_archive, scan_requirements,
-                                      scan_wheel_name)
+from harness.scan.source_lang import (
+    JAVA_ARCHIVES,
+    is_requirements_file,
+    scan_java_archive,
+    scan_requirements,
+    scan_wheel_name,
+)
 from harness.scan.source_script import SCRIPT_SUFFIXES, scan_script
 from harness.scan.target_os import glibc_for
 
@@ -111,11 +116,8 @@ def _read_text(path: Path, report: ScanReport, display: str) -> str | None:
 
 
 def safe_display(text: str) -> str:
-    """A path as text every report format can hold: undecodable bytes and control characters escaped."""
-    raw = os.fsencode(text) if isinstance(text, str) else text
-    shown = raw.decode("utf-8", errors="backslashreplace")
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-                   for ch in shown)
+    """A path as text every report format can hold (see harness.scan.model.printable)."""
+    return printable(text)
 
 
 def _kind(path: Path) -> str:

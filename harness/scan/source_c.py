@@ -16,8 +16,8 @@ together, and never two findings on one line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from harness.scan import cpp
 from harness.scan import patterns as P
@@ -197,11 +197,26 @@ def _x86_asm_lines(found: CAnalysis) -> list[tuple[int, str]]:
 
 
 def _defines_name(line: str, start: int) -> bool:
-    """`static __inline __m64 _mm_set1_pi32(int i)` or `#define _mm_x(a)`: a definition, not a use."""
+    """`static __inline __m64 _mm_set1_pi32(int i) {` or `#define _mm_x(a)`: a definition, not a use.
+
+    A declaration prefix before the name, and after its parameter list a `{` or the end of the line
+    (the body follows), never a `;` (that is a prototype or a call)."""
     prefix = line[:start]
     if re.match(r"\s*#\s*define\s*$", prefix):
         return True
-    return bool(prefix.strip()) and _DECLARATION_PREFIX.fullmatch(prefix) is not None and ";" not in line[start:]
+    if not prefix.strip() or _DECLARATION_PREFIX.fullmatch(prefix) is None:
+        return False
+    open_at = line.find("(", start)
+    depth = 0
+    for pos in range(open_at, len(line)):
+        if line[pos] == "(":
+            depth += 1
+        elif line[pos] == ")":
+            depth -= 1
+            if depth == 0:
+                rest = line[pos + 1:].lstrip()
+                return rest == "" or rest.startswith("{") or (rest[:1].isalpha() and ";" not in rest.split("{")[0])
+    return ";" not in line[start:]
 
 
 def _x86_header_line(found: CAnalysis, index: int) -> bool:

@@ -53,10 +53,12 @@ def where(report, severity=None, rule=None):
 
 def test_xxhash_has_neon_paths_reported_as_already_ported(scans):
     _, report = scans["xxhash"]
-    info = where(report, "info", "already-ported")
-    assert ("already-ported", "xxhash.h", 2712) in info  # AVX2/SSE2 include chain with its NEON branch at 2716
-    assert ("already-ported", "xxhash.h", 2859) in info
-    assert ("already-ported", "cli/xsum_arch.h", 105) in info
+    # one verdict per file: xxhash.h's x86 chains (AVX2/SSE2 include chain at 2712, its NEON branch at 2716, ...)
+    # are all covered by ARM branches, so the file gets a single "already ported" note
+    assert [(f.rule, f.severity) for f in report.findings if f.file == "xxhash.h"] == [("already-ported", "info")]
+    # cli/xsum_arch.h has ARM branches (line 105) and x86 tests without one: warnings, and no "ported" note
+    arch = [f for f in report.findings if f.file == "cli/xsum_arch.h"]
+    assert {f.severity for f in arch} == {"warning"} and any("line 105" in f.suggestion for f in arch)
     # the x86 dispatcher is the x86 part of a ported module: its `#error` for non-x86 is not a blocker
     assert {f.severity for f in report.findings if f.file == "xxh_x86dispatch.c"} == {"info"}
     assert not {f for f in report.findings if f.file == "xxhash.h" and f.severity == "blocker"}
@@ -81,7 +83,10 @@ def test_hyperscan_x86_only_code_is_blocked(scans):
     _, report = scans["hyperscan"]
     blockers = where(report, "blocker")
     assert ("error-non-x86", "src/util/simd_utils.h", 37) in blockers  # #error SSSE3 instructions must be enabled
-    assert ("x86-intrinsic-header", "src/util/intrinsics.h", 59) in blockers  # <x86intrin.h>
+    # <x86intrin.h> is included only when CMake's x86intrin.h probe succeeds (false on aarch64); what stops
+    # aarch64 is the `#error no intrinsics file` of the chain's #else
+    assert ("error-non-x86", "src/util/intrinsics.h", 63) in blockers
+    assert ("x86-intrinsic-header", "src/util/intrinsics.h", 59) in where(report, "warning")
     assert ("x86-intrinsic-header", "src/util/cpuid_inline.h", 36) in blockers  # <cpuid.h>
     assert ("x86-inline-asm", "src/util/bitutils.h", 133) in blockers  # bsf/btr
     assert ("build-march-x86", "CMakeLists.txt", 1232) in blockers  # -march=core-avx2
@@ -95,7 +100,7 @@ def test_cli_json_on_a_real_tree(scans, xch_scan):
     done = xch_scan("scan", str(tree), "--format", "json")
     assert done.returncode == 1
     data = json.loads(done.stdout)
-    assert data["summary"]["by_rule"]["error-non-x86"] == 1 and data["findings"][0]["severity"] == "blocker"
+    assert data["summary"]["by_rule"]["error-non-x86"] == 2 and data["findings"][0]["severity"] == "blocker"
 
 
 @pytest.mark.parametrize("arch,machine", [("amd64", "x86_64"), ("arm64", "aarch64")])

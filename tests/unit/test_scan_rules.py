@@ -88,7 +88,7 @@ def test_arch_macro_without_arm_branch_is_warning_and_with_arm_is_info(tmp_path)
     r = scan_files(tmp_path, {"x.c": "#if defined(__x86_64__)\nint a = 1;\n#else\nint a = 0;\n#endif\n",
                               "y.c": "#if defined(__x86_64__)\nint a = 1;\n#elif defined(__aarch64__)\nint a = 2;\n#endif\n"})
     assert hits(r, "arch-macro-no-arm") == [("arch-macro-no-arm", "warning", "x.c", 1)]
-    assert hits(r, "already-ported") == [("already-ported", "info", "y.c", 1), ("already-ported", "info", "y.c", 3)]
+    assert hits(r, "already-ported") == [("already-ported", "info", "y.c", 3)]  # one verdict per file
 
 
 def test_error_in_non_x86_branch_is_blocker(tmp_path):
@@ -111,11 +111,20 @@ def test_inline_asm_in_the_branch_aarch64_compiles_is_blocker(tmp_path):
 
 
 def test_already_ported_neon_file_is_info_not_blocker(tmp_path):
+    # x86 code under a configuration macro (unknown per build) in a file with its NEON path: covered
     r = scan_files(tmp_path, {"k.c": "#if defined(__ARM_NEON)\n#include <arm_neon.h>\n#endif\n"
-                                      "#include <immintrin.h>\nvoid f(float *p){ float32x4_t v = vld1q_f32(p); vst1q_f32(p, vaddq_f32(v, v)); }\n"
-                                      "void g(float *p){ _mm_storeu_ps(p, _mm_loadu_ps(p)); }\n"})
+                                      "#if USE_SIMD_X86\n#include <immintrin.h>\n"
+                                      "void g(float *p){ _mm_storeu_ps(p, _mm_loadu_ps(p)); }\n#endif\n"
+                                      "void f(float *p){ float32x4_t v = vld1q_f32(p); vst1q_f32(p, vaddq_f32(v, v)); }\n"})
     assert hits(r) == [("already-ported", "info", "k.c", 1)]  # one file-level note, x86 lines covered by it
     assert "2 x86-specific line(s)" in r.findings[0].suggestion
+
+
+def test_unguarded_x86_code_in_a_neon_file_is_still_a_blocker(tmp_path):
+    # an aarch64 build compiles the #include <immintrin.h>: the NEON code elsewhere does not save it
+    r = scan_files(tmp_path, {"k.c": "#if defined(__ARM_NEON)\n#include <arm_neon.h>\n#endif\n"
+                                      "#include <immintrin.h>\nvoid f(float *p){ float32x4_t v = vld1q_f32(p); }\n"})
+    assert hits(r) == [("x86-intrinsic-header", "blocker", "k.c", 4)]
 
 
 def test_already_ported_by_arm_sibling_file(tmp_path):
@@ -129,6 +138,35 @@ def test_already_ported_by_simde_layer(tmp_path):
     r = scan_files(tmp_path, {"k.c": "#define SIMDE_ENABLE_NATIVE_ALIASES\n#include \"simde/x86/sse4.1.h\"\n"
                                       "int f(void){ return _mm_extract_epi32(_mm_setzero_si128(), 0); }\n"})
     assert hits(r) == [("already-ported", "info", "k.c", 2)]
+
+
+def test_raw_x86_opcodes_and_register_bound_variables_are_inline_asm(tmp_path):
+    r = scan_files(tmp_path, {"a.c": "unsigned long long t(void){ unsigned long long x;\n"
+                                      "  __asm__ volatile(\".byte 0x0f, 0x31\" : \"=A\"(x)); return x; }\n"
+                                      "long s(long n){ register long rax __asm__(\"rax\") = n; return rax; }\n"
+                                      "long u(long n){ register long x0 __asm__(\"x0\") = n; return x0; }\n"
+                                      "void v(void){ __asm__ volatile(\".byte 0xd5, 0x03, 0x20, 0x3f\"); }\n"})
+    assert hits(r, "x86-inline-asm") == [("x86-inline-asm", "blocker", "a.c", 2), ("x86-inline-asm", "blocker", "a.c", 3)]
+
+
+def test_msr_device_access(tmp_path):
+    r = scan_files(tmp_path, {"m.c": "int rd(int cpu){ char f[64]; sprintf(f, \"/dev/cpu/%d/msr\", cpu);\n"
+                                      "  return open(f, 0); }\n"
+                                      "void help(void){ printf(\"needs /dev/cpu/*/msr\\n\"); }\n"
+                                      "void load(void){ system(\"modprobe msr\"); }\n",
+                              "tools/read-turbo": "#!/bin/sh\n# rdmsr 0x1a0 reads the turbo bit\nrdmsr -p0 0x1a0\n"
+                                                  "echo \"run rdmsr 0x1a0 as root\"\n",
+                              "tools/clk.rb": "status = `rdmsr  0x19a --bitfield 4:4`\nprint_command('rdmsr 0x19a')\n"})
+    assert hits(r, "x86-msr-access") == [("x86-msr-access", "blocker", "m.c", 1), ("x86-msr-access", "blocker", "m.c", 4),
+                                         ("x86-msr-access", "blocker", "tools/clk.rb", 1),
+                                         ("x86-msr-access", "blocker", "tools/read-turbo", 3)]
+
+
+def test_build_defines_an_x86_macro_on_aarch64(tmp_path):
+    r = scan_files(tmp_path, {"Makefile": "CFLAGS += -DARCH_X86_64 -DNDEBUG\n",
+                              "ok/Makefile": "ARCH := $(shell uname -m)\nifeq ($(ARCH),x86_64)\nCFLAGS += -DARCH_X86_64\n"
+                                             "endif\n"})
+    assert hits(r, "build-x86-define") == [("build-x86-define", "blocker", "Makefile", 1)]
 
 
 def test_math_library_header(tmp_path):

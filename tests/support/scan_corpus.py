@@ -1,4 +1,5 @@
-"""The scan-accuracy corpus: which trees, fetched and cached from Debian, and their truth files.
+"""The scan-accuracy corpus: which trees (tests/scan_corpus/corpus.toml), fetched and cached from
+Debian, and their hand-judged truth files beside that list.
 
 Used by tests/integration/test_scan_corpus.py and benchmarks/scan_precision.py. Trees come
 through harness.artifacts.DebianMirror's private apt configuration and cache (nothing of the host's apt is
@@ -20,7 +21,7 @@ from harness import artifacts
 from harness.scan.accuracy import Judgement, load_truth
 from harness.artifacts import DebianMirror
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "scan_corpus"
 APT_HELPER = "/usr/lib/apt/apt-helper"
 _URI = re.compile(r"^'(?P<uri>[^']+)'\s+(?P<name>\S+)\s+(?P<size>\d+)\s+(?P<hash>\S+)$")
 
