@@ -58,6 +58,7 @@ bench: lab postgres
 	$(PY) benchmarks/fleet.py
 	$(PY) benchmarks/whitelist_compile.py
 	$(PY) benchmarks/report_build.py
+	$(PY) benchmarks/scan_precision.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

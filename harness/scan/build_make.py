@@ -267,7 +267,9 @@ def _matching(text: str, start: int, opener: str, closer: str) -> int:
 
 
 def _split_args(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "({":
             depth += 1

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from harness.scan.cexpr import Value
 from harness.scan.cpp import DefineSite, Lookup, v_and
 from harness.scan.platforms import BUILDS, PREDEFINED, MacroValue
 
@@ -24,7 +26,7 @@ _MISSING = object()
 @dataclass(frozen=True)
 class Site:
     origin: str  # the file (or build file) that defines it
-    reach: tuple[tuple[str, object], ...]
+    reach: tuple[tuple[str, Value], ...]
     values: tuple[tuple[str, MacroValue], ...]
     template: bool = False
     arm: bool = False
@@ -35,7 +37,7 @@ class ProjectMacros:
     """Macro definitions of the whole tree, answering "what is X on build B, seen from file F?"."""
 
     def __init__(self, build_values: dict[str, dict[str, MacroValue]] | None = None,
-                 applies: Callable[[object, str], object] | None = None) -> None:
+                 applies: Callable[[Any, str], Value] | None = None) -> None:
         self.sites: dict[str, list[Site]] = defaultdict(list)
         # Variables the build model knows per build (CMake probe results, arch-branch assignments):
         # they decide configuration-template placeholders of the same name.
@@ -55,7 +57,7 @@ class ProjectMacros:
             self.sites[site.name].append(Site(origin, tuple(site.reach.items()), tuple(site.values.items()),
                                               site.template, site.arm))
 
-    def add_flag(self, origin: str, name: str, reach: dict[str, object], value: MacroValue,
+    def add_flag(self, origin: str, name: str, reach: dict[str, Value], value: MacroValue,
                  flag: object = None) -> None:
         """A `-DNAME[=value]` the build passes, reached per build as its build-file branch is."""
         self.sites[name].append(Site(origin, tuple(reach.items()), tuple((b, value) for b in BUILDS),
@@ -91,7 +93,7 @@ class ProjectMacros:
         for site in others:
             reach = dict(site.reach)[build]
             if site.flag is not None and reach != 0:
-                reach = v_and(reach, self.applies(site.flag, origin))  # type: ignore[arg-type]
+                reach = v_and(reach, self.applies(site.flag, origin))
             if reach == 0:
                 continue
             value = self._template_value(name, build) if site.template else dict(site.values)[build]

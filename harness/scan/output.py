@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.core.errors import InputError
@@ -26,7 +27,9 @@ GROUP_FIELDS = ("severity", "rule", "file", "count", "lines", "snippet", "sugges
 def render(report: ScanReport, fmt: str) -> str | bytes:
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    return {"text": to_text, "json": to_json, "csv": to_csv, "html": to_html, "xlsx": to_xlsx}[fmt](report)
+    writers: dict[str, Callable[[ScanReport], str | bytes]] = {
+        "text": to_text, "json": to_json, "csv": to_csv, "html": to_html, "xlsx": to_xlsx}
+    return writers[fmt](report)
 
 
 def to_json(report: ScanReport) -> str:

@@ -22,6 +22,7 @@ import os
 import stat
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from harness import artifacts
@@ -32,6 +33,7 @@ from harness.scan.build_dispatch import read_build_model
 from harness.scan.build_make import is_makefile
 from harness.scan.build_model import BuildModel, FlagSite
 from harness.scan.calls import HEADER_SUFFIXES, CallGraph
+from harness.scan.cexpr import Value
 from harness.scan.intrinsics import is_x86_header
 from harness.scan.macros import ProjectMacros
 from harness.scan.model import Finding, ScanReport, printable
@@ -158,7 +160,7 @@ class _Scan:
         self.calls = CallGraph({})
         self.macros = ProjectMacros()
         self.shared: set[str] = set()
-        self._applies: dict[tuple[str, str], object] = {}
+        self._applies: dict[tuple[str, str], Value] = {}
 
     def display(self, path: Path) -> str:
         return safe_display(path.relative_to(self.root).as_posix() if path != self.root else path.name)
@@ -209,14 +211,14 @@ class _Scan:
         build_files = [p for p in files if kinds[p] == "build"]
         self.model = read_build_model(self.root, build_files, self.display, read)
 
-    def base_reach(self, path: Path) -> dict[str, object]:
+    def base_reach(self, path: Path) -> dict[str, Value]:
         """Where the build compiles a file at all: another architecture's folder (neither build), an
         ARM folder (not x86_64), an x86 folder (not aarch64), or where the build selects it."""
         display = self.display(path)
         if P.OTHER_ARCH_NAME.search(display):
             return {TARGET: 0, SOURCE: 0}
         selection = self.model.selection(path)
-        reach = dict(selection.reach) if selection is not None else dict(cpp.ALWAYS)
+        reach: dict[str, Value] = dict(selection.reach) if selection is not None else dict(cpp.ALWAYS)
         folder = path.parent.relative_to(self.root).as_posix() if path.parent != self.root else ""
         if folder and P.ARM_NAME.search("/" + folder):
             reach[SOURCE] = 0
@@ -224,7 +226,7 @@ class _Scan:
             reach[TARGET] = 0  # an x86 folder nothing outside it selects: its code is x86's
         return reach
 
-    def flag_applies(self, flag: FlagSite, origin: str) -> object:
+    def flag_applies(self, flag: FlagSite, origin: str) -> Value:
         """Does a build file's -D reach a file? A Makefile's flags reach the sources it names (and
         the headers they include); other build files' flags reach their folder. For a header, all
         its compilations (the files including it) must agree, else it is unknown (None)."""
@@ -265,7 +267,7 @@ class _Scan:
             for path, found in list(self.analyses.items()) + list(templates.items()):
                 key = str(path)
                 structure = cpp.analyse(found.directives, len(found.bare), macros.lookup_for(key),
-                                        self.base_reach(path), macros.is_arm)  # type: ignore[arg-type]
+                                        self.base_reach(path), macros.is_arm)
                 restructure(found, structure)
                 sites[key] = structure.defines
             macros = self._macros(sites)
@@ -332,7 +334,7 @@ class _Scan:
             if kind == "c" and source_arch and path in self.analyses:
                 self.add(scan_c(display, self.analyses[path], self._ported_reason(path, display, arm_dirs),
                                 self.other_arch(path, display), self.calls.own_names(path),
-                                lambda line, p=path: self.calls.dead_on_target(p, line)))
+                                partial(self.calls.dead_on_target, path)))
             elif kind == "asm" and source_arch:
                 text = _read_text(path, self.report, display)
                 if text is not None:
