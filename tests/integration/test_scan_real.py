@@ -6,7 +6,7 @@ Sources (pinned bookworm versions, so file and line numbers are stable):
 - hyperscan 5.4.0-2: x86-only (Debian builds it for amd64 only): intrinsics, cpuid, `#error` without SSSE3.
 Binaries: memcached from bookworm for amd64 and arm64 (the compatibility suite's package).
 Needs apt-get and dpkg-source (dpkg-dev) on the controller and the Debian mirror reachable; the host's
-apt configuration is not touched (see harness.scan.debian).
+apt configuration is not touched (see harness.artifacts.DebianMirror).
 """
 
 from __future__ import annotations

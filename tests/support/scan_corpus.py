@@ -16,10 +16,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.errors import InfraError
 from harness import artifacts
-from harness.scan.accuracy import Judgement, load_truth
 from harness.artifacts import DebianMirror
+from harness.core.errors import InfraError
+from harness.scan.accuracy import Judgement, load_truth
 
 HERE = Path(__file__).resolve().parent.parent / "scan_corpus"
 APT_HELPER = "/usr/lib/apt/apt-helper"

@@ -34,16 +34,38 @@ def xch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def _remove_deep(top: Path) -> None:
+    """Delete a deep tree without recursion (shutil.rmtree, and pytest's own clean-up of old temporary
+    folders, would hit the recursion limit on it)."""
+    pending = [str(top)]
+    while pending:
+        folder = pending[-1]
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+        subdirs = [e.path for e in listed if e.is_dir(follow_symlinks=False)]
+        for entry in listed:
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+        if subdirs:
+            pending.extend(subdirs)
+        else:
+            os.rmdir(folder)
+            pending.pop()
+
+
 def test_a_tree_1500_folders_deep_is_scanned(tmp_path):
-    folder = tmp_path / "deep"
+    top = folder = tmp_path / "deep"
     folder.mkdir()
-    for _ in range(1500):
-        folder = folder / "d"
-        folder.mkdir()
-    (folder / "a.c").write_text(X86)
-    report = scan_path(tmp_path)
-    deepest = [f for f in report.findings if f.file.endswith("/d/a.c")]
-    assert len(deepest) == 2 and deepest[0].file.count("/") == 1501
+    try:
+        for _ in range(1500):
+            folder = folder / "d"
+            folder.mkdir()
+        (folder / "a.c").write_text(X86)
+        report = scan_path(tmp_path)  # before: RecursionError in the walk
+        deepest = [f for f in report.findings if f.file.endswith("/d/a.c")]
+        assert len(deepest) == 2 and deepest[0].file.count("/") == 1501
+    finally:
+        _remove_deep(top)
 
 
 def test_a_fifo_named_like_source_is_refused_as_the_path_and_skipped_in_a_tree(tmp_path):
