@@ -12,7 +12,7 @@ import fnmatch
 import re
 from pathlib import Path
 
-from harness.scan.build_model import BuildModel, Event, probe_result, record, walk
+from harness.scan.build_model import BuildModel, Event, probe_result, record, substitute, walk
 from harness.scan.cexpr import Value
 from harness.scan.cpp import v_and, v_not, v_or
 from harness.scan.platforms import BUILD_FACTS, BUILDS, MacroValue
@@ -49,18 +49,7 @@ class AutoconfSyntax:
         return self.vars.get(name, {}).get(build)
 
     def expand(self, text: str, build: str) -> str | None:
-        unknown = False
-
-        def substitute(match: re.Match[str]) -> str:
-            nonlocal unknown
-            value = self.value(match.group("name"), build)
-            if value is None:
-                unknown = True
-                return ""
-            return value
-
-        result = _VAR.sub(substitute, text)
-        return None if unknown else result
+        return substitute(_VAR, text, lambda name: self.value(name, build), rounds=1)
 
     def condition(self, text: str, build: str) -> Value:
         if text.startswith("case\0"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.scan.build_model import BuildModel, Event, match_arch, probe_result, record, walk
+from harness.scan.build_model import BuildModel, Event, match_arch, probe_result, record, substitute, walk
 from harness.scan.cexpr import Value
 from harness.scan.cpp import v_and, v_not, v_or
 from harness.scan.platforms import BUILD_FACTS, BUILDS, MacroValue
@@ -139,21 +139,7 @@ class CMakeSyntax:
         return None
 
     def expand(self, token: str, build: str) -> str | None:
-        unknown = False
-
-        def substitute(match: re.Match[str]) -> str:
-            nonlocal unknown
-            value = self.value(match.group("name"), build)
-            if value is None:
-                unknown = True
-                return ""
-            return value
-
-        for _ in range(4):
-            if "${" not in token:
-                break
-            token = _VAR.sub(substitute, token)
-        return None if unknown or "${" in token else token
+        return substitute(_VAR, token, lambda name: self.value(name, build))
 
     # -- conditions ----------------------------------------------------------------------------------
     def condition(self, text: str, build: str) -> Value:

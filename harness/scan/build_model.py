@@ -142,6 +142,29 @@ def match_arch(pattern: str, value: str, how: str = "equal") -> Value:
     return int(pattern == value)
 
 
+def substitute(pattern: re.Pattern[str], text: str, value: Callable[[str], str | None], rounds: int = 4) -> str | None:
+    """`text` with every variable reference (`pattern`'s group `name`) replaced by its value; None
+    as soon as one is unknown. Nested references (`${A_${B}}`) take more rounds."""
+    for _ in range(rounds):
+        unknown = False
+
+        def one(match: re.Match[str]) -> str:
+            nonlocal unknown
+            found = value(match.group("name"))
+            if found is None:
+                unknown = True
+                return ""
+            return found
+
+        replaced = pattern.sub(one, text)
+        if unknown:
+            return None
+        if replaced == text:
+            return replaced
+        text = replaced
+    return None if pattern.search(text) else text
+
+
 def is_x86_macro_name(name: str) -> bool:
     parts = {p.lower() for p in re.split(r"_+", name) if p}
     return bool(parts & X86_MACRO_PART) or "x86_64" in name.lower()

@@ -6,25 +6,14 @@ the build derives from a test aarch64 also passes (`getconf LONG_BIT`) is a bloc
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from harness.scan import scan_path
+from scan_trees import hits, scan_files  # tests/support/scan_trees.py
 
 NASM = "%include \"x.inc\"\nbits 64\nsection .text\nglobal f\nf:\n    pinsrw X0, word [rdi + rax * 2], 0\n    ret\n"
 GAS_X86 = ".text\n.globl f\nf:\n    movq %rdi, %rax\n    ret\n"
 
 
-def scan_files(tmp_path: Path, files: dict[str, str]):
-    for name, content in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-    return scan_path(tmp_path)
 
 
-def hits(report, severity=None):
-    return [(f.rule, f.severity, f.file, f.line) for f in report.sorted_findings()
-            if severity is None or f.severity == severity]
 
 
 def test_cmake_processor_dispatch_with_an_arm_branch(tmp_path):
@@ -39,7 +28,7 @@ def test_cmake_processor_dispatch_with_an_arm_branch(tmp_path):
     r = scan_files(tmp_path, {"CMakeLists.txt": cmake, "x86_64/jfdct-sse2.asm": NASM, "x86_64/jidct-avx2.asm": NASM,
                               "x86_64/jsimd.c": "#include <immintrin.h>\nint f(void){ return _mm_popcnt_u32(3); }\n",
                               "neon/jfdct-neon.c": "#include <arm_neon.h>\n"})
-    assert hits(r, "blocker") == []
+    assert hits(r, severity="blocker") == []
     infos = {f.file: f.suggestion for f in r.findings if f.severity == "info"}
     assert {"x86_64/jfdct-sse2.asm", "x86_64/jidct-avx2.asm", "x86_64/jsimd.c"} <= set(infos)
     assert "CMakeLists.txt:" in infos["x86_64/jfdct-sse2.asm"]  # the ARM alternative is named
@@ -68,7 +57,7 @@ def test_makefile_uname_dispatch(tmp_path):
                 "else ifeq ($(ARCH),aarch64)\nOBJS += cntvct_arm64.o\nendif\n")
     r = scan_files(tmp_path, {"Makefile": makefile, "main.c": "int main(void) { return 0; }\n",
                               "rdtsc_x86.S": GAS_X86, "cntvct_arm64.S": ".text\nf:\n    mrs x0, cntvct_el0\n    ret\n"})
-    assert hits(r, "blocker") == [] and ("already-ported", "info", "rdtsc_x86.S", 4) in hits(r)
+    assert hits(r, severity="blocker") == [] and ("already-ported", "info", "rdtsc_x86.S", 4) in hits(r)
 
 
 def test_getconf_long_bit_routes_aarch64_into_x86_asm(tmp_path):
@@ -110,7 +99,7 @@ def test_cmake_probe_of_an_x86_intrinsic_is_false_on_aarch64(tmp_path):
     source = ("#if defined(HAVE_MM_PREFETCH)\n#include <xmmintrin.h>\n#define PF(a) _mm_prefetch((const char*)(a), 0)\n"
               "#else\n#define PF(a) __builtin_prefetch(a)\n#endif\n")
     r = scan_files(tmp_path, {"CMakeLists.txt": cmake, "hist.cc": source})
-    assert hits(r, "blocker") == []
+    assert hits(r, severity="blocker") == []
     assert ("x86-intrinsic-header", "warning", "hist.cc", 2) in hits(r)
 
 
@@ -119,14 +108,14 @@ def test_cmakedefine_placeholder_follows_the_probe(tmp_path):
              "configure_file(config.h.in config.h)\nadd_library(k k.c)\n")
     r = scan_files(tmp_path, {"CMakeLists.txt": cmake, "config.h.in": "#cmakedefine HAVE_IMMINTRIN_H 1\n",
                               "k.c": "#include \"config.h\"\n#ifdef HAVE_IMMINTRIN_H\n#include <immintrin.h>\n#endif\n"})
-    assert hits(r, "blocker") == [] and ("x86-intrinsic-header", "warning", "k.c", 3) in hits(r)
+    assert hits(r, severity="blocker") == [] and ("x86-intrinsic-header", "warning", "k.c", 3) in hits(r)
 
 
 def test_arm_port_beside_an_x86_named_parent_folder(tmp_path):
     # simd/x86_64/... next to simd/arm/...: no build file needed
     r = scan_files(tmp_path, {"simd/x86_64/jccolor-sse2.asm": NASM, "simd/i386/jccolor-mmx.asm": NASM,
                               "simd/arm/jccolor-neon.c": "#include <arm_neon.h>\n"})
-    assert hits(r, "blocker") == []
+    assert hits(r, severity="blocker") == []
     assert {f.file for f in r.findings if f.severity == "info"} >= {"simd/x86_64/jccolor-sse2.asm",
                                                                    "simd/i386/jccolor-mmx.asm"}
 
@@ -153,7 +142,7 @@ def test_preprocessed_assembly_under_an_x86_only_macro_is_not_assembled_on_aarch
                                                  ".text\nf:\n    movq %rdi, %rax\n    ret\n#endif\n",
                               "dec/huf.c": "int huf;\n"})
     assert [h for h in hits(r) if h[2].endswith(".S")] == [("x86-asm-file", "warning", "dec/huf_amd64.S", 5)]
-    assert hits(r, "blocker") == []
+    assert hits(r, severity="blocker") == []
 
 
 def test_other_architectures_folders_are_skipped(tmp_path):

@@ -9,25 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scan_trees import hits, scan_files  # tests/support/scan_trees.py
 
-from harness.scan import scan_path
 from harness.scan.cexpr import evaluate, parse
 from harness.scan.intrinsics import X86_HEADERS, X86_INTRINSICS, is_x86_intrinsic
 from harness.scan.platforms import PREDEFINED, has_include
-
-
-def scan_files(tmp_path: Path, files: dict[str, str]):
-    for name, content in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-    return scan_path(tmp_path)
-
-
-def hits(report, severity=None):
-    return [(f.rule, f.severity, f.file, f.line) for f in report.sorted_findings()
-            if severity is None or f.severity == severity]
-
 
 # -- the #if evaluator -------------------------------------------------------------------------------
 
@@ -113,7 +99,7 @@ def test_project_macro_defined_only_under_x86_tests_makes_its_branch_x86_only(tm
                                            "#else\n#  define HAVE_X86_ASM 0\n#endif\n",
                               "k.c": "#include \"config.h\"\n#if HAVE_X86_ASM\nstatic int t(void){ unsigned lo; "
                                      "__asm__(\"rdtsc\" : \"=a\"(lo)); return lo; }\n#endif\n"})
-    assert hits(r, "blocker") == []
+    assert hits(r, severity="blocker") == []
     assert ("x86-inline-asm", "warning", "k.c", 3) in hits(r)
 
 
@@ -180,7 +166,7 @@ def test_x86_asm_in_a_static_inline_helper_only_x86_code_calls_is_a_warning(tmp_
                                          "#if defined(__i386__) || defined(__x86_64__)\n  return cpuid_eax(6) & 1;\n"
                                          "#else\n  return 0;\n#endif\n}\nint main(void) { return has_aperf(); }\n"})
     assert ("x86-inline-asm", "warning", "cpuid.h", 4) in hits(r)
-    assert hits(r, "blocker") == []
+    assert hits(r, severity="blocker") == []
     called = scan_files(tmp_path / "b", {"cpuid.h": helper, "use.c": "#include \"cpuid.h\"\n"
                                                                     "int main(void) { return (int)cpuid_eax(0); }\n"})
-    assert hits(called, "blocker") == [("x86-inline-asm", "blocker", "cpuid.h", 4)]
+    assert hits(called, severity="blocker") == [("x86-inline-asm", "blocker", "cpuid.h", 4)]

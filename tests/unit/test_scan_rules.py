@@ -9,24 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from scan_trees import hits, scan_files  # tests/support/scan_trees.py
 
 from harness.core.errors import InputError
 from harness.scan import scan_path
 from harness.scan.rules import RULES
-
-
-def scan_files(tmp_path: Path, files: dict[str, str | bytes], **kwargs):
-    for name, content in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    return scan_path(tmp_path, **kwargs)
-
-
-def hits(report, rule=None, severity=None):
-    return [(f.rule, f.severity, f.file, f.line) for f in report.sorted_findings()
-            if (rule is None or f.rule == rule) and (severity is None or f.severity == severity)]
-
 
 # -- C/C++ ----------------------------------------------------------------------------------
 
