@@ -146,7 +146,7 @@ class CMakeSyntax:
         words = _words(text)
         try:
             value, pos = self._or(words, 0, build)
-        except (IndexError, ValueError):
+        except (IndexError, ValueError, RecursionError):
             return None
         return value if pos == len(words) else None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.scan.cfunc import FunctionIndex
+from harness.scan.patterns import is_declaration_prefix
 from harness.scan.platforms import TARGET
 
 if TYPE_CHECKING:
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
 HEADER_SUFFIXES = {".h", ".hh", ".hpp", ".hxx", ".h++", ".inl", ".ipp", ".tcc", ".cuh", ".inc"}
 MAX_DEPTH = 6
-_DECLARATION = re.compile(r"^\s*(?:(?:static|inline|__inline|__inline__|extern|const|unsigned|signed|struct|"
-                          r"\w*INLINE\w*|\w+_t|int|void|char|short|long|float|double|__m\w+|"
-                          r"__attribute__\s*\(\([^)]*\)\))\s*\**\s*)+$")
 
 
 class CallGraph:
@@ -134,7 +132,7 @@ class CallGraph:
         prefix = found.bare[number - 1][:column]
         enclosing = self.index(caller).at(number)
         if enclosing is None:
-            if _DECLARATION.match(prefix) or prefix.strip().endswith("define"):
+            if is_declaration_prefix(prefix) or prefix.strip().endswith("define"):
                 return False  # a prototype, a definition's own line, a macro named like it
             return not any(f.name == name and number <= f.start <= number + 3 for f in self.index(caller).functions)
         if enclosing.name == name:

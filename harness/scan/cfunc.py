@@ -13,8 +13,12 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-_HEADER = re.compile(r"\b(?P<name>[A-Za-z_]\w*)\s*\((?P<params>[^()]*(?:\([^()]*\)[^()]*)*)\)\s*"
-                     r"(?:const\s*|noexcept\s*|__attribute__\s*\(\([^)]*\)\)\s*|\w+\s*)*$", re.S)
+# `name(params) [const | ATTRIBUTE_MACRO | __attribute__((...))]*` at the end of the text before a `{`.
+# Each trailing word must end at a word boundary, so the words split one way only (no backtracking
+# blow-up on a hostile line); only the last HEADER_WINDOW characters are searched.
+_HEADER = re.compile(r"\b(?P<name>[A-Za-z_]\w*)\s*\((?P<params>[^()]*(?:\([^()]*\)[^()]*)*)\)"
+                     r"(?:\s*(?:[A-Za-z_]\w*\b|__attribute__\s*\(\([^()]*(?:\([^()]*\)[^()]*)*\)\)))*\s*$")
+HEADER_WINDOW = 600
 _KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "do", "else", "case", "defined", "catch"}
 
 
@@ -38,7 +42,7 @@ def functions(bare: list[str]) -> list[Function]:
         for ch in line:
             if ch == "{":
                 if depth == 0:
-                    header = "".join(pending)
+                    header = "".join(pending)[-HEADER_WINDOW:]
                     match = _HEADER.search(header)
                     if match and match.group("name") not in _KEYWORDS and "=" not in header[match.start():]:
                         current = (match.group("name"), index + 1, bool(re.search(r"\bstatic\b", header)))

@@ -79,6 +79,23 @@ NASM_FILE_LINE = re.compile(r"^\s*(?:%(?:define|macro|include|ifdef|assign|xdefi
                             r"default\s+rel\b|section\s+\.\w+|global\s+\w+|extern\s+\w+|align\s+\d+|"
                             r"\w+\s+(?:PROC|ENDP|SEGMENT)\b|\.model\b|\.code\b|END\s*$)", re.I)
 
+# -- declarations ---------------------------------------------------------------------------------
+_ATTRIBUTE = re.compile(r"__attribute__\s*\(\([^()]*(?:\([^()]*\)[^()]*)*\)\)")
+_DECLARATION_WORDS = frozenset({"static", "inline", "__inline", "__inline__", "extern", "const", "unsigned", "signed",
+                                "struct", "int", "void", "char", "short", "long", "float", "double", "volatile"})
+
+
+def is_declaration_prefix(text: str) -> bool:
+    """`static __inline __m64 ` or `FORCE_INLINE uint32_t *`: only declaration words, `*` and
+    attributes before a name, so the name is being declared or defined. Checked word by word (a
+    regex alternation over such words backtracks exponentially on a hostile line)."""
+    text = _ATTRIBUTE.sub(" ", text)
+    if not text.strip() or re.search(r"[^\w\s*]", text):
+        return False
+    return all(word in _DECLARATION_WORDS or word.endswith("_t") or "INLINE" in word or word.startswith("__m")
+               for word in re.findall(r"\w+", text))
+
+
 # -- names ------------------------------------------------------------------------------------------
 X86_NAME = re.compile(r"(?:^|[_\-./])x86|(?:^|[_\-./])(?:x64|amd64|i[3-6]86|ia32|intel|sse\d*(?:_\d)?|ssse3|avx\d*|avx512\w*)"
                       r"(?=$|[_\-./\d])", re.I)

@@ -35,9 +35,6 @@ _STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _INCLUDE = re.compile(r"^\s*#\s*include\s*(?P<q>[<\"])(?P<name>[^>\"]+)[>\"]")
 # Quoted includes of intrinsic headers copied into a project (`"immintrin.h"`); a local "cpuid.h" is not one.
 _QUOTED_X86 = re.compile(r"(?:^|/)(?:x86|imm|xmm|emm|pmm|tmm|smm|nmm|wmm|amm|zmm|avx\w*|mm|ia32)intrin\.h$")
-_DECLARATION_PREFIX = re.compile(
-    r"\s*(?:(?:static|inline|__inline|__inline__|extern|const|unsigned|signed|struct|\w*INLINE\w*|__m\w+|"
-    r"\w+_t|int|void|char|short|long|float|double|__attribute__\s*\(\([^)]*\)\))\s*\**\s*)+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -204,7 +201,7 @@ def _defines_name(line: str, start: int) -> bool:
     prefix = line[:start]
     if re.match(r"\s*#\s*define\s*$", prefix):
         return True
-    if not prefix.strip() or _DECLARATION_PREFIX.fullmatch(prefix) is None:
+    if not P.is_declaration_prefix(prefix):
         return False
     open_at = line.find("(", start)
     depth = 0

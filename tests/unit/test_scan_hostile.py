@@ -102,12 +102,19 @@ def test_a_file_name_that_is_not_utf8_in_every_format(tmp_path):
 # -- properties ----------------------------------------------------------------------------------------
 
 NAMES = st.binary(min_size=1, max_size=10).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
-CONTENTS = st.sampled_from([X86, "int x;\n", "#if defined(__x86_64__)\n__asm__(\"pause\");\n#endif\n",
-                            "CFLAGS += -mavx2 -Dx64_BIT\n", "\x00\x01\xff garbage", "#!/bin/sh\nrdmsr 0x10\n",
-                            "bits 64\nmov rax, rdi\n", "#if (\n#else\n#endif\n#endif\n"])
+CONTENTS = st.sampled_from([
+    X86, "int x;\n", "#if defined(__x86_64__)\n__asm__(\"pause\");\n#endif\n", "CFLAGS += -mavx2 -Dx64_BIT\n",
+    "\x00\x01\xff garbage", "#!/bin/sh\nrdmsr 0x10\n", "bits 64\nmov rax, rdi\n", "#if (\n#else\n#endif\n#endif\n",
+    # lines built to make a backtracking regex or a recursive parser blow up
+    "INLINE" * 40 + " _mm_add_ps(a, b);\n", "static int f(x) " + "a" * 60 + " {\n  __asm__(\"pause\");\n}\n", "#if " + "(" * 600 + "1" + ")" * 600 + "\n#endif\n",
+    "#if " + "!" * 3000 + "1\n#endif\n", "if(" + "NOT " * 3000 + "X)\nendif()\n", "ifeq (" * 200 + "\nendif\n",
+    "if " + "(" * 300 + "true" + ")" * 300 + "\nendif\n", "case $host_cpu in\n" * 50 + "x86_64*) CFLAGS=-Dx86 ;;\n",
+    "$(shell " * 100 + "uname -m" + ")" * 100 + "\n", "register long r asm(\"" + "r" * 5000 + "\");\n",
+    "CFLAGS += " + "-Dx86_64 " * 2000 + "\n", "/dev/cpu/" + "%" * 4000 + "/msr\n"])
 SUFFIXES = st.sampled_from([b".c", b".h", b".S", b".asm", b"", b".sh", b".mk", b".cmake", b".txt"])
 ENTRIES = st.lists(st.tuples(st.lists(NAMES, max_size=3), NAMES, SUFFIXES, CONTENTS,
-                             st.sampled_from(["file", "file", "file", "fifo", "symlink", "makefile"])),
+                             st.sampled_from(["file", "file", "file", "fifo", "symlink", "Makefile", "CMakeLists.txt",
+                                              "meson.build", "configure.ac"])),
                    min_size=1, max_size=8)
 
 
@@ -117,8 +124,8 @@ def _build(root: Path, entries) -> None:  # type: ignore[no-untyped-def]
         folder = os.path.join(base, *folders) if folders else base
         try:
             os.makedirs(folder, exist_ok=True)
-            if kind == "makefile":
-                name, suffix = b"Makefile", b""
+            if kind in ("Makefile", "CMakeLists.txt", "meson.build", "configure.ac"):
+                name, suffix = kind.encode(), b""
             path = os.path.join(folder, name + suffix)
             if os.path.lexists(path) or os.path.isdir(path):
                 continue
