@@ -24,13 +24,14 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import InputError
+from harness.core.problems import PATH_CHARS, TEXT_CHARS, Problems, shown, too_long
+from harness.core.tomlfile import read_toml
 
 HOST_KEY_POLICIES = ("strict", "tofu")
 TRANSPORTS = ("ssh", "local")
@@ -166,56 +167,94 @@ def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
-def _check_fields(where: str, table: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+def _check_fields(where: str, table: dict[str, Any], problems: Problems) -> dict[str, Any]:
     """Type-check one table against Target's fields; collect every problem, return the good ones."""
     good: dict[str, Any] = {}
     for key, value in table.items():
         if key not in _FIELD_TYPES:
             known = ", ".join(sorted(_FIELD_TYPES))
-            problems.append(f"{where}: unknown field {key!r} (known fields: {known})")
+            problems.add(where, f"unknown field {shown(key)} (known fields: {known})")
             continue
         types = _FIELD_TYPES[key]
         if not _type_ok(value, types):
             expected = " or ".join(_TYPE_NAMES[t] for t in types)
-            problems.append(f"{where}: field {key!r} must be {expected}, got {type(value).__name__} {value!r}")
+            problems.add(where, f"field {key!r} must be {expected}, got {type(value).__name__} {shown(value)}")
             continue
         good[key] = value
     return good
 
 
-def _check_values(where: str, data: dict[str, Any], problems: list[str]) -> None:
-    """Checks beyond types: ranges, enumerations, label values."""
+# Names become folder names (logs/<name>/) and selectors (name, key=value, comma lists); hosts,
+# users and paths reach paramiko and the file system. None of them may hold a control character.
+NAME_CHARS = 128
+TIMEOUT_LIMITS = {"connect_timeout": 3600.0, "command_timeout": 7 * 86400.0}  # seconds
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_values(where: str, data: dict[str, Any], problems: Problems) -> None:
+    """Checks beyond types: ranges, enumerations, names that are safe as folder names and selectors."""
     port = data.get("port", 22)
     if not 1 <= port <= 65535:
-        problems.append(f"{where}: field 'port' must be between 1 and 65535, got {port}")
+        problems.add(where, f"field 'port' must be between 1 and 65535, got {port}")
     if data.get("host_key_policy", "strict") not in HOST_KEY_POLICIES:
-        problems.append(f"{where}: field 'host_key_policy' must be one of {HOST_KEY_POLICIES}, got {data['host_key_policy']!r}")
+        problems.add(where, f"field 'host_key_policy' must be one of {HOST_KEY_POLICIES}, got {shown(data['host_key_policy'])}")
     if data.get("transport", "ssh") not in TRANSPORTS:
-        problems.append(f"{where}: field 'transport' must be one of {TRANSPORTS}, got {data['transport']!r}")
-    for key in ("connect_timeout", "command_timeout"):
-        if key in data and data[key] <= 0:
-            problems.append(f"{where}: field {key!r} must be a positive number of seconds, got {data[key]}")
+        problems.add(where, f"field 'transport' must be one of {TRANSPORTS}, got {shown(data['transport'])}")
+    for key, high in TIMEOUT_LIMITS.items():
+        if key in data and not 0 < data[key] <= high:  # also refuses nan (every comparison is false) and inf
+            problems.add(where, f"field {key!r} must be a positive number of seconds up to {high:g}, got {data[key]}")
     for key, value in data.get("labels", {}).items():
         if not isinstance(value, (str, int, bool)):
-            problems.append(f"{where}: label {key!r} must be a string, got {type(value).__name__}")
+            problems.add(where, f"label {shown(key)} must be a string, got {type(value).__name__}")
+        elif CONTROL_RE.search(f"{key}{value}") or too_long(f"{key}{value}", TEXT_CHARS):
+            problems.add(where, f"label {shown(key)}: key and value must be one line of at most {TEXT_CHARS} "
+                         f"characters, got {shown(value)}")
+        elif not key.strip() or any(c in key for c in ",="):
+            problems.add(where, f"label key {shown(key)} must not be empty or contain ',' or '=' (selectors use them)")
     name = data.get("name", "")
-    if name and (name != name.strip() or "," in name or "=" in name or "/" in name):
-        problems.append(f"{where}: field 'name' {name!r} must not contain ',', '=', '/' or surrounding spaces")
+    if name and (name != name.strip() or name in (".", "..") or CONTROL_RE.search(name)
+                 or any(c in name for c in ",=/\\") or len(name) > NAME_CHARS):
+        problems.add(where, f"field 'name' {shown(name)} must be one line of at most {NAME_CHARS} characters, "
+                     "not '.' or '..', without ',', '=', '/', '\\' or surrounding spaces (it names the target's "
+                     "log folder and is matched by selectors)")
+    for key in ("host", "user", "jump"):
+        value = data.get(key, "")
+        if value and (CONTROL_RE.search(value) or any(c.isspace() for c in value) or value.startswith("-")
+                      or too_long(value, TEXT_CHARS)):
+            problems.add(where, f"field {key!r} must be one word of at most {TEXT_CHARS} characters, without "
+                         f"control characters, spaces or a leading '-', got {shown(value)}")
+    for key in ("identity_file", "known_hosts"):
+        value = data.get(key, "")
+        if value and (CONTROL_RE.search(value) or too_long(value, PATH_CHARS)):
+            problems.add(where, f"field {key!r} must be a path of at most {PATH_CHARS} characters without "
+                         f"control characters, got {shown(value)}")
+    for key in ("password_env", "passphrase_env"):
+        value = data.get(key, "")
+        if value and not ENV_NAME_RE.fullmatch(value):
+            problems.add(where, f"field {key!r} must name an environment variable (letters, digits and _), "
+                         f"got {shown(value)}")
 
 
 def _apply_ssh_config(data: dict[str, Any], ssh_config_path: Path | None) -> dict[str, Any]:
-    """Honour ~/.ssh/config host aliases: fill host, port, user, identity file the inventory leaves out."""
+    """Honour ~/.ssh/config host aliases: fill host, port, user, identity file the inventory leaves out.
+
+    Raises InputError naming the ssh config when it cannot be parsed or gives an unusable value."""
     path = ssh_config_path if ssh_config_path is not None else Path.home() / ".ssh" / "config"
     if not path.is_file() or data.get("transport") == "local":
         return data
     import paramiko  # imported here: inventory validation must not need the SSH stack
 
-    config = paramiko.SSHConfig.from_path(str(path))
-    alias = data.get("host", "")
-    found = config.lookup(alias)
+    try:
+        config = paramiko.SSHConfig.from_path(str(path))
+        found = config.lookup(data.get("host", ""))
+    except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as exc:
+        raise InputError(f"{path}: cannot read the ssh config: {exc}") from None
     merged = dict(data)
-    merged["host"] = found.get("hostname", alias)
+    merged["host"] = found.get("hostname", data.get("host", ""))
     if "port" not in data and "port" in found:
+        if not str(found["port"]).isdigit() or not 1 <= int(found["port"]) <= 65535:
+            raise InputError(f"{path}: Port {shown(found['port'])} for host {data.get('host')!r} is not a port number")
         merged["port"] = int(found["port"])
     if "user" not in data and "user" in found:
         merged["user"] = found["user"]
@@ -226,68 +265,83 @@ def _apply_ssh_config(data: dict[str, Any], ssh_config_path: Path | None) -> dic
     return merged
 
 
-def load_file(path: Path, ssh_config_path: Path | None = None) -> list[Target]:
-    """Parse and validate one inventory file; raise InputError listing every problem in it."""
-    where_file = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{where_file}: inventory file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{where_file}: cannot read inventory file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{where_file}: not valid TOML: {exc}") from None
+def load_file(path: Path, ssh_config_path: Path | None = None, problems: Problems | None = None) -> list[Target]:
+    """Parse and validate one inventory file; raise InputError listing every problem in it.
 
-    problems: list[str] = []
+    With `problems` (load_inventory's collector over several files) problems are added there and
+    the valid targets returned, so checks across targets (jump hosts) still run on them."""
+    own = problems is None
+    problems = Problems("inventory", path) if problems is None else problems
+    try:
+        raw = read_toml(path, "inventory", missing="inventory file not found")
+    except InputError as exc:
+        problems.absorb(exc)
+        raw = None
+    targets = _targets(Path(path), raw, ssh_config_path, problems) if raw is not None else []
+    if own:
+        problems.raise_if_any()
+    return targets
+
+
+def _targets(path: Path, raw: dict[str, Any], ssh_config_path: Path | None, problems: Problems) -> list[Target]:
+    source = str(path)
+    problems = problems.at(source)
+    add = problems.add
     for key in raw:
         if key not in ("defaults", "target"):
-            problems.append(f"{where_file}: unknown top-level key {key!r} (expected [defaults] and [[target]] tables)")
+            add("", f"unknown top-level key {shown(key)} (expected [defaults] and [[target]] tables)")
     defaults_raw = raw.get("defaults", {})
     if not isinstance(defaults_raw, dict):
-        problems.append(f"{where_file}: 'defaults' must be a table")
+        add("", "'defaults' must be a table")
         defaults_raw = {}
-    defaults = _check_fields(f"{where_file}: [defaults]", defaults_raw, problems)
+    defaults = _check_fields("[defaults]", defaults_raw, problems)
     if "name" in defaults:
-        problems.append(f"{where_file}: [defaults]: field 'name' cannot have a default")
+        add("[defaults]", "field 'name' cannot have a default")
     entries = raw.get("target", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        problems.append(f"{where_file}: 'target' must be an array of tables ([[target]])")
+        add("", "'target' must be an array of tables ([[target]])")
         entries = []
 
     targets: list[Target] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries, start=1):
         label = entry.get("name") if isinstance(entry.get("name"), str) else f"#{index}"
-        where = f"{where_file}: target {label!r}"
+        where = f"target {shown(label)}"
         data = {**defaults, **_check_fields(where, entry, problems)}
         if not data.get("name"):
-            problems.append(f"{where}: missing required field 'name'")
+            add(where, "missing required field 'name'")
             continue
         if data.get("transport", "ssh") == "ssh" and not data.get("host"):
-            problems.append(f"{where}: missing required field 'host'")
+            add(where, "missing required field 'host'")
             continue
         if data["name"] in seen:
-            problems.append(f"{where}: duplicate name (first defined as target #{seen[data['name']]})")
+            add(where, f"duplicate name (first defined as target #{seen[data['name']]})")
             continue
         seen[data["name"]] = index
         before = len(problems)
         _check_values(where, data, problems)
         if len(problems) > before:
             continue
-        data = _apply_ssh_config(data, ssh_config_path)
+        try:
+            data = _apply_ssh_config(data, ssh_config_path)
+        except InputError as exc:
+            add(where, exc.message)
+            continue
         data["labels"] = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in data.get("labels", {}).items()}
         data.setdefault("user", getpass.getuser())
-        for key in ("identity_file", "known_hosts"):
-            if data.get(key):
-                expanded = Path(os.path.expanduser(data[key]))
-                if not expanded.is_absolute():
-                    expanded = (path.parent / expanded).resolve()
-                data[key] = str(expanded)
+        try:
+            for key in ("identity_file", "known_hosts"):
+                if data.get(key):
+                    expanded = Path(os.path.expanduser(data[key]))
+                    if not expanded.is_absolute():
+                        expanded = (path.parent / expanded).resolve()
+                    data[key] = str(expanded)
+        except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError), a name too long
+            add(where, f"field {key!r}: cannot resolve {shown(data[key])}: {getattr(exc, 'strerror', None) or exc}")
+            continue
         if data.get("transport") == "local":
             data.setdefault("host", "localhost")
-        targets.append(Target(source=where_file, **data))
-    if problems:
-        raise InputError("invalid inventory:\n  " + "\n  ".join(problems))
+        targets.append(Target(source=source, **data))
     return targets
 
 
@@ -298,42 +352,44 @@ def default_inventory_files(project_dir: Path) -> list[Path]:
 
 def load_inventory(files: Iterable[Path] | None = None, project_dir: Path | None = None,
                    ssh_config_path: Path | None = None) -> Inventory:
-    """Load inventory files (default: every targets/*.toml); names must be unique across files."""
+    """Load inventory files (default: every targets/*.toml); names must be unique across files.
+
+    Every problem of every file is reported in one pass: a broken target is left out and the
+    checks across targets (duplicate names, jump hosts and their cycles) run on the rest."""
     paths = list(files) if files else default_inventory_files(project_dir or Path.cwd())
     if not paths:
         where = (project_dir or Path.cwd()) / "targets"
         raise InputError(f"no inventory: {where} has no *.toml file (run `xch lab up` or pass --inventory FILE)")
+    problems = Problems("inventory")
     targets: list[Target] = []
-    problems: list[str] = []
     origin: dict[str, str] = {}
     for path in paths:
-        try:
-            loaded = load_file(Path(path), ssh_config_path)
-        except InputError as exc:
-            problems.append(exc.message)
-            continue
-        for target in loaded:
+        for target in load_file(Path(path), ssh_config_path, problems):
             if target.name in origin:
-                problems.append(f"{target.source}: target {target.name!r}: duplicate name (also in {origin[target.name]})")
+                problems.add(f"target {target.name!r}", f"duplicate name (also in {origin[target.name]})",
+                             source=target.source)
                 continue
             origin[target.name] = target.source
             targets.append(target)
-    names = {t.name for t in targets}
-    for target in targets:
-        if target.jump and target.jump not in names:
-            problems.append(f"{target.source}: target {target.name!r}: field 'jump' names unknown target {target.jump!r}")
-        if target.jump == target.name:
-            problems.append(f"{target.source}: target {target.name!r}: field 'jump' cannot name the target itself")
+    _check_jumps(targets, problems)
+    problems.raise_if_any()
+    return Inventory(targets=targets, files=[Path(p) for p in paths])
+
+
+def _check_jumps(targets: list[Target], problems: Problems) -> None:
+    """Jump hosts must be other known targets, and following them must end (no cycle)."""
     by_name = {t.name: t for t in targets}
     for target in targets:
-        hops, current = [target.name], by_name[target.name]
+        where = f"target {target.name!r}"
+        if target.jump and target.jump not in by_name:
+            problems.add(where, f"field 'jump' names unknown target {target.jump!r}", source=target.source)
+        if target.jump == target.name:
+            problems.add(where, "field 'jump' cannot name the target itself", source=target.source)
+        hops, current = [target.name], target
         while current.jump in by_name and current.jump != current.name:
             if current.jump in hops:
-                problems.append(f"{target.source}: target {target.name!r}: field 'jump' forms a cycle: "
-                                + " -> ".join(hops + [current.jump]))
+                problems.add(where, "field 'jump' forms a cycle: " + " -> ".join(hops + [current.jump]),
+                             source=target.source)
                 break
             hops.append(current.jump)
             current = by_name[current.jump]
-    if problems:
-        raise InputError("\n".join(problems))
-    return Inventory(targets=targets, files=[Path(p) for p in paths])

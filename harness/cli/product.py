@@ -35,9 +35,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except InputError as exc:
         if not args.json:
             raise
-        lines = exc.message.splitlines()
-        emit(args, {"valid": False, "path": str(args.path), "error": lines[0],
-                    "problems": [line.strip()[2:] for line in lines[1:] if line.strip().startswith("- ")]}, str)
+        emit(args, {"valid": False, "path": str(args.path), "error": exc.message.splitlines()[0],
+                    "problems": [str(p) for p in exc.problems] or [exc.message]}, str)
         return EXIT_BAD_INPUT
     data = {"valid": True, **describe(product)}
 

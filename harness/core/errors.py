@@ -27,9 +27,17 @@ class XchError(Exception):
 
 
 class InputError(XchError):
-    """Bad input: an inventory, a manifest, an option. The message names file, item and field."""
+    """Bad input: an inventory, a manifest, an option. The message names file, item and field.
+
+    `problems` holds the single problems when the error lists several (harness.core.problems), so
+    callers can show them one by one without parsing the message.
+    """
 
     exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, problems: tuple = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class InfraError(XchError):

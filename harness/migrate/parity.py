@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import InputError
+from harness.core.problems import COMMAND_CHARS, PATH_CHARS, TEXT_CHARS, Problems, shown, too_long
+from harness.core.tomlfile import read_toml
 
 ARCH_WORDS = re.compile(r"\b(?:x86_64|x86-64|amd64|aarch64|arm64|AArch64|i[3-6]86|loongarch64|riscv64)\b")
 TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b|"
@@ -73,7 +73,8 @@ NORMALISERS: dict[str, Callable[[str, dict[str, str]], str]] = {
     "sort": _sort,
 }
 COMPARABLE = ("rc", "stdout", "stderr")
-ID_FORM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ID_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # fullmatch
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 OUTPUT_KEEP = 4000
 SIDE_BY_SIDE_MAX = 100
 
@@ -104,106 +105,115 @@ class ParitySpec:
     checks: list[ParityCheck]
 
 
-def _expect(where: str, key: str, value: Any, types: tuple[type, ...], form: str, problems: list[str]) -> bool:
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-        problems.append(f"{where}: field {key!r} must be {form}, got {type(value).__name__} {value!r}")
+MAX_TIMEOUT = 86400.0
+
+
+def _timeout(where: str, value: Any, problems: Problems) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
+        problems.add(where, f"field 'timeout' must be a positive number of seconds up to {MAX_TIMEOUT:g}, "
+                     f"got {shown(value)}")
         return False
     return True
 
 
-def _replaces(where: str, raw: Any, problems: list[str]) -> list[Replace]:
+def _replaces(where: str, raw: Any, problems: Problems) -> list[Replace]:
     out = []
     if not isinstance(raw, list):
-        problems.append(f"{where}: field 'replace' must be an array of tables with 'pattern' and 'with'")
+        problems.add(where, "field 'replace' must be an array of tables with 'pattern' and 'with'")
         return out
     for i, item in enumerate(raw, start=1):
         if not isinstance(item, dict) or set(item) != {"pattern", "with"} or not all(isinstance(v, str) for v in item.values()):
-            problems.append(f"{where}: replace #{i} must be a table with string fields 'pattern' and 'with'")
+            problems.add(where, f"replace #{i} must be a table with string fields 'pattern' and 'with'")
+            continue
+        if too_long(item["pattern"] + item["with"], PATH_CHARS):
+            problems.add(where, f"replace #{i}: 'pattern' and 'with' together must be {too_long(item['pattern'] + item['with'], PATH_CHARS)}")
             continue
         try:
             out.append(Replace(re.compile(item["pattern"], re.M), item["with"]))
         except re.error as exc:
-            problems.append(f"{where}: replace #{i}: field 'pattern' is not a valid regular expression: {exc}")
+            problems.add(where, f"replace #{i}: field 'pattern' is not a valid regular expression: {exc}")
     return out
 
 
-def _normalisers(where: str, raw: Any, problems: list[str]) -> list[str]:
+def _normalisers(where: str, raw: Any, problems: Problems) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
-        problems.append(f"{where}: field 'normalise' must be a list of names ({', '.join(NORMALISERS)})")
+        problems.add(where, f"field 'normalise' must be a list of names ({', '.join(NORMALISERS)})")
         return []
     unknown = [n for n in raw if n not in NORMALISERS]
     if unknown:
-        problems.append(f"{where}: field 'normalise': unknown normaliser(s) {', '.join(unknown)} "
-                        f"(known: {', '.join(NORMALISERS)})")
+        problems.add(where, f"field 'normalise': unknown normaliser(s) {', '.join(unknown)} "
+                     f"(known: {', '.join(NORMALISERS)})")
     return [n for n in raw if n in NORMALISERS]
+
+
+def _selector(raw: dict[str, Any], key: str, given: str | None, default: str, form: str, problems: Problems) -> str:
+    value = given or raw.get(key, default)
+    if not isinstance(value, str) or not value or too_long(value, TEXT_CHARS):
+        problems.add("", f"field {key!r} must {form} (a string of at most {TEXT_CHARS} characters), got {shown(value)}")
+        return default
+    return value
 
 
 def load_parity(path: Path, source: str | None = None, destination: str | None = None) -> ParitySpec:
     """Parse and validate a parity file; every problem is reported at once with file, check and field."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: parity file not found (set XCH_PARITY_FILE)") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"{path}: not a readable TOML parity file: {exc}") from None
-    problems: list[str] = []
-    where = str(path)
+    raw = read_toml(path, "parity file", missing="parity file not found (set XCH_PARITY_FILE)")
+    problems = Problems("parity file", path)
     known = {"source", "destination", "timeout", "normalise", "replace", "check"}
     for key in raw:
         if key not in known:
-            problems.append(f"{where}: unknown field {key!r} (known: {', '.join(sorted(known))})")
-    src = source or raw.get("source", "")
-    if not src or not isinstance(src, str):
-        problems.append(f"{where}: field 'source' must name the source target (a name or key=value label), "
-                        "or set XCH_PARITY_SOURCE")
-    dst = destination or raw.get("destination", "*")
-    if not isinstance(dst, str):
-        problems.append(f"{where}: field 'destination' must be a string selector")
-        dst = "*"
+            problems.add("", f"unknown field {shown(key)} (known: {', '.join(sorted(known))})")
+    src = _selector(raw, "source", source, "", "name the source target (a name or key=value label), "
+                    "or set XCH_PARITY_SOURCE", problems)
+    dst = _selector(raw, "destination", destination, "*", "be a selector of destination targets", problems)
     timeout = raw.get("timeout", 120)
-    if not _expect(where, "timeout", timeout, (int, float), "a number of seconds", problems) or timeout <= 0:
+    if not _timeout("", timeout, problems):
         timeout = 120
-    common = _normalisers(where, raw.get("normalise", []), problems)
-    common_replace = _replaces(where, raw.get("replace", []), problems)
+    common = _normalisers("", raw.get("normalise", []), problems)
+    common_replace = _replaces("", raw.get("replace", []), problems)
     checks: list[ParityCheck] = []
     entries = raw.get("check", [])
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        problems.append(f"{where}: needs at least one [[check]] table with 'id' and 'run'")
+        problems.add("", "needs at least one [[check]] table with 'id' and 'run'")
         entries = []
     seen: set[str] = set()
     for index, entry in enumerate(entries, start=1):
         cid = entry.get("id", f"#{index}")
-        cwhere = f"{where}: check {cid!r}"
+        cwhere = f"check {shown(cid)}"
         for key in entry:
             if key not in ("id", "name", "run", "normalise", "replace", "compare", "level", "timeout"):
-                problems.append(f"{cwhere}: unknown field {key!r}")
-        if not isinstance(entry.get("id"), str) or not ID_FORM.match(entry["id"]):
-            problems.append(f"{cwhere}: field 'id' must be letters, digits, '-', '_' or '.' (e.g. \"PARITY-001\")")
+                problems.add(cwhere, f"unknown field {shown(key)}")
+        if not isinstance(entry.get("id"), str) or not ID_FORM.fullmatch(entry["id"]):
+            problems.add(cwhere, "field 'id' must be letters, digits, '-', '_' or '.' (at most 128, e.g. \"PARITY-001\")")
             continue
         if cid in seen:
-            problems.append(f"{cwhere}: duplicate id")
+            problems.add(cwhere, "duplicate id")
             continue
         seen.add(cid)
-        if not isinstance(entry.get("run"), str) or not entry["run"].strip():
-            problems.append(f"{cwhere}: field 'run' must be a non-empty shell command string")
+        run = entry.get("run")
+        if not isinstance(run, str) or not run.strip() or too_long(run, COMMAND_CHARS):
+            problems.add(cwhere, f"field 'run' must be a non-empty shell command string of at most "
+                         f"{COMMAND_CHARS:,} characters")
             continue
+        name = entry.get("name", "")
+        if not isinstance(name, str) or too_long(name, TEXT_CHARS) or CONTROL.search(name):
+            problems.add(cwhere, f"field 'name' must be one line of at most {TEXT_CHARS} characters, got {shown(name)}")
+            name = ""
         compare = entry.get("compare", ["rc", "stdout"])
         if not isinstance(compare, list) or not compare or any(c not in COMPARABLE for c in compare):
-            problems.append(f"{cwhere}: field 'compare' must be a non-empty list of {', '.join(COMPARABLE)}")
+            problems.add(cwhere, f"field 'compare' must be a non-empty list of {', '.join(COMPARABLE)}")
             compare = ["rc", "stdout"]
         level = entry.get("level", "mandatory")
         if level not in ("mandatory", "optional"):
-            problems.append(f"{cwhere}: field 'level' must be \"mandatory\" or \"optional\", got {level!r}")
+            problems.add(cwhere, f"field 'level' must be \"mandatory\" or \"optional\", got {shown(level)}")
         check_timeout = entry.get("timeout", timeout)
-        if not _expect(cwhere, "timeout", check_timeout, (int, float), "a number of seconds", problems):
+        if not _timeout(cwhere, check_timeout, problems):
             check_timeout = timeout
         checks.append(ParityCheck(
-            id=cid, run=entry["run"], name=str(entry.get("name", "")),
+            id=cid, run=run, name=name,
             normalise=common + _normalisers(cwhere, entry.get("normalise", []), problems),
             replace=common_replace + _replaces(cwhere, entry.get("replace", []), problems),
             compare=list(compare), level=level, timeout=float(check_timeout)))
-    if problems:
-        raise InputError("invalid parity file:\n  " + "\n  ".join(problems))
+    problems.raise_if_any()
     return ParitySpec(path=path, source=src, destination=dst, checks=checks)
 
 

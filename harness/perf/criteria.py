@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import InputError
+from harness.core.problems import TEXT_CHARS, Problems, shown, too_long
+from harness.core.tomlfile import read_toml
 from harness.perf import stats
 
 VERDICTS = ("passed", "failed", "inconclusive", "measured")
@@ -144,77 +144,85 @@ def load_criteria(*paths: Path | None) -> Criteria:
     return crit
 
 
+MAX_COUNT = 1_000_000  # runs, warm-ups, bootstrap resamples, seconds: bounded, so a typo cannot run forever
+
+
 def _apply(crit: Criteria, path: Path) -> Criteria:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"{path}: cannot read perf criteria: {exc}") from None
-    problems: list[str] = []
+    data = read_toml(path, "perf criteria file")
+    problems = Problems("perf criteria", path)
     for key in data:
         if key not in (*_SECTIONS, "metrics"):
-            problems.append(f"{path}: unknown table [{key}] (known: {', '.join([*_SECTIONS, 'metrics'])})")
+            problems.add("", f"unknown table [{key}] (known: {', '.join([*_SECTIONS, 'metrics'])})")
     sections: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
         current = {"measurement": crit.plan, "benchmarks": crit.bench, "service": crit.service}[section]
         table = data.get(section, {})
         if not isinstance(table, dict):
-            problems.append(f"{path}: [{section}] must be a table")
+            problems.add(f"[{section}]", "must be a table")
             sections[section] = current
             continue
-        sections[section] = replace(current, **_typed_fields(path, section, table, cls, problems))
+        sections[section] = replace(current, **_typed_fields(section, table, cls, problems))
     metrics = list(crit.metrics)
     raw_metrics = data.get("metrics", {})
     if not isinstance(raw_metrics, dict):
-        problems.append(f"{path}: [metrics] must be a table of tables, e.g. [metrics.\"cpu.single_thread\"]")
+        problems.add("[metrics]", "must be a table of tables, e.g. [metrics.\"cpu.single_thread\"]")
         raw_metrics = {}
     for name, table in raw_metrics.items():
-        where = f'{path}: [metrics."{name}"]'
+        where = f'[metrics."{name}"]' if not too_long(name, TEXT_CHARS) else f"[metrics.{shown(name)}]"
+        if too_long(name, TEXT_CHARS):
+            problems.add(where, f"a metric name or glob of {too_long(name, TEXT_CHARS)}")
+            continue
         if not isinstance(table, dict):
-            problems.append(f"{where} must be a table")
+            problems.add(where, "must be a table")
             continue
         values: dict[str, Any] = {}
         for key, value in table.items():
             kind = _CRITERION_FIELDS.get(key)
             if kind is None:
-                problems.append(f"{where}: unknown field {key!r} (known: {', '.join(_CRITERION_FIELDS)})")
+                problems.add(where, f"unknown field {shown(key)} (known: {', '.join(_CRITERION_FIELDS)})")
             elif kind is bool and not isinstance(value, bool):
-                problems.append(f"{where}: field {key!r} must be true or false, got {value!r}")
-            elif kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                problems.append(f"{where}: field {key!r} must be a non-negative number, got {value!r}")
+                problems.add(where, f"field {key!r} must be true or false, got {shown(value)}")
+            elif kind is float and not _finite(value):
+                problems.add(where, f"field {key!r} must be a non-negative finite number, got {shown(value)}")
             else:
                 values[key] = float(value) if kind is float else value
         metrics = [m for m in metrics if m.pattern != name] + [Criterion(pattern=name, **values)]
     plan = sections["measurement"]
     if plan.min_runs < 1 or plan.max_runs < plan.min_runs:
-        problems.append(f"{path}: [measurement] needs 1 <= min_runs <= max_runs, got {plan.min_runs}, {plan.max_runs}")
+        problems.add("[measurement]", f"needs 1 <= min_runs <= max_runs, got {plan.min_runs}, {plan.max_runs}")
     if not 0 < plan.confidence < 1 or not 0 < plan.alpha < 1:
-        problems.append(f"{path}: [measurement] confidence and alpha must lie between 0 and 1")
-    if problems:
-        raise InputError("invalid perf criteria:\n  " + "\n  ".join(problems))
+        problems.add("[measurement]", "confidence and alpha must lie between 0 and 1")
+    problems.raise_if_any()
     return Criteria(plan=plan, bench=sections["benchmarks"], service=sections["service"], metrics=metrics,
                     sources=[*crit.sources, str(path)])
 
 
-def _typed_fields(path: Path, section: str, table: dict, cls: type, problems: list[str]) -> dict[str, Any]:
+def _finite(value: Any) -> bool:
+    """A non-negative finite number (nan and inf would make every comparison meaningless)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
+def _typed_fields(section: str, table: dict, cls: type, problems: Problems) -> dict[str, Any]:
     known = {f.name: f for f in fields(cls)}
     good: dict[str, Any] = {}
     for key, value in table.items():
         spec = known.get(key)
         if spec is None:
-            problems.append(f"{path}: [{section}] unknown field {key!r} (known: {', '.join(known)})")
+            problems.add(f"[{section}]", f"unknown field {shown(key)} (known: {', '.join(known)})")
             continue
         default = getattr(cls(), key)
         if isinstance(default, bool):
             ok = isinstance(value, bool)
         elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
         elif isinstance(default, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+            ok = _finite(value) and value <= MAX_COUNT
         else:
-            ok = isinstance(value, str) and bool(value)
+            ok = isinstance(value, str) and bool(value) and not too_long(value, TEXT_CHARS)
         if not ok:
-            problems.append(f"{path}: [{section}] field {key!r} must be {type(default).__name__} "
-                            f"(like {default!r}), got {value!r}")
+            bound = f", at most {MAX_COUNT:,}" if isinstance(default, (int, float)) and not isinstance(default, bool) else ""
+            problems.add(f"[{section}]", f"field {key!r} must be {type(default).__name__} (like {default!r}{bound}), "
+                         f"got {shown(value)}")
             continue
         good[key] = float(value) if isinstance(default, float) else value
     return good

@@ -38,20 +38,20 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import InputError
+from harness.core.problems import COMMAND_CHARS, PATH_CHARS, TEXT_CHARS, Problems, shown, too_long
+from harness.core.tomlfile import read_toml
 from harness.perf.micro import MetricSpec
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch
 DIRECTIONS = ("higher", "lower")
 DEFAULT_TIMEOUT = 600.0
 _WORKLOAD_KEYS = ("name", "command", "setup", "teardown", "timeout", "sample_resources", "metrics", "description")
 _METRIC_KEYS = ("name", "unit", "direction", "regex", "json_path", "elapsed", "scale", "description")
-_PATH_PART = re.compile(r"^([^\[\]]+)?((?:\[\d+\])*)$")
+_PATH_PART = re.compile(r"([^\[\]]+)?((?:\[\d+\])*)")  # fullmatch
 
 
 class ExtractError(AssertionError):
@@ -132,7 +132,7 @@ def json_path_get(data: Any, path: str, name: str = "") -> Any:
     node = data
     text = path[2:] if path.startswith("$.") else path
     for part in text.split("."):
-        m = _PATH_PART.match(part)
+        m = _PATH_PART.fullmatch(part)
         if not m:
             raise ExtractError(f"metric {name}: bad json_path part {part!r}")
         key, indexes = m.group(1), re.findall(r"\[(\d+)\]", m.group(2) or "")
@@ -156,63 +156,79 @@ def manifest_path(path: str | Path) -> Path:
 def load_workloads(path: str | Path) -> list[Workload]:
     """The workloads of a product folder or product.toml (none is an empty list)."""
     source = manifest_path(path)
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{source}: no such product manifest") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"{source}: cannot read: {exc}") from None
-    return parse_workloads(data, source)
+    return parse_workloads(read_toml(source, "product manifest", missing="no such product manifest"), source)
 
 
-def parse_workloads(data: dict[str, Any], source: Path | str) -> list[Workload]:
-    """Validate `data["workloads"]`; every problem is reported at once, naming file and field."""
-    raw = data.get("workloads", [])
-    problems: list[str] = []
+def parse_workloads(data: dict[str, Any], source: Path | str, problems: Problems | None = None) -> list[Workload]:
+    """Validate `data["workloads"]`; every problem is reported at once, naming file and field.
+
+    With `problems` (the product manifest's collector) problems are added there and the valid
+    workloads returned; without, an InputError lists them."""
+    own = problems is None
+    problems = Problems("workloads", source) if problems is None else problems
+    out = _parse_workloads(data.get("workloads", []), source, problems)
+    if own:
+        problems.raise_if_any()
+    return out
+
+
+MAX_WORKLOAD_TIMEOUT = 7 * 86400.0
+
+
+def _strings(table: dict, where: str, problems: Problems, limits: dict[str, int]) -> None:
+    for key, limit in limits.items():
+        if key not in table:
+            continue
+        if not isinstance(table[key], str):
+            problems.add(where, f"field {key!r} must be a string")
+        elif too_long(table[key], limit):
+            problems.add(where, f"field {key!r} must be a string of {too_long(table[key], limit)}")
+
+
+def _parse_workloads(raw: Any, source: Path | str, problems: Problems) -> list[Workload]:
     if not isinstance(raw, list) or not all(isinstance(w, dict) for w in raw):
-        raise InputError(f"{source}: workloads must be an array of tables ([[workloads]])")
+        problems.add("", "workloads must be an array of tables ([[workloads]])")
+        return []
     out: list[Workload] = []
     seen: set[str] = set()
     for i, table in enumerate(raw):
-        where = f"{source}: workloads[{i}]"
+        before = len(problems)
         name = table.get("name")
-        if isinstance(name, str):
-            where = f"{source}: workloads[{i}] ({name})"
+        good_name = isinstance(name, str) and NAME_RE.fullmatch(name)
+        where = f"workloads[{i}] ({name})" if good_name else f"workloads[{i}]"
         for key in table:
             if key not in _WORKLOAD_KEYS:
-                problems.append(f"{where}: unknown field {key!r} (known: {', '.join(_WORKLOAD_KEYS)})")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            problems.append(f"{where}: field 'name' must be 1-64 letters, digits, '.', '_' or '-', got {name!r}")
+                problems.add(where, f"unknown field {shown(key)} (known: {', '.join(_WORKLOAD_KEYS)})")
+        if not good_name:
+            problems.add(where, f"field 'name' must be 1-64 letters, digits, '.', '_' or '-', got {shown(name)}")
         elif name in seen:
-            problems.append(f"{where}: duplicate workload name {name!r}")
+            problems.add(where, f"duplicate workload name {name!r}")
         else:
             seen.add(name)
         command = table.get("command")
         if not isinstance(command, str) or not command.strip():
-            problems.append(f"{where}: field 'command' must be a non-empty string (the command one run executes)")
-        for key in ("setup", "teardown", "description"):
-            if key in table and not isinstance(table[key], str):
-                problems.append(f"{where}: field {key!r} must be a string")
+            problems.add(where, "field 'command' must be a non-empty string (the command one run executes)")
+        _strings(table, where, problems, {"command": COMMAND_CHARS, "setup": COMMAND_CHARS,
+                                          "teardown": COMMAND_CHARS, "description": TEXT_CHARS})
         timeout = table.get("timeout", DEFAULT_TIMEOUT)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            problems.append(f"{where}: field 'timeout' must be a positive number of seconds, got {timeout!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_WORKLOAD_TIMEOUT:
+            problems.add(where, f"field 'timeout' must be a positive number of seconds up to "
+                         f"{MAX_WORKLOAD_TIMEOUT:g}, got {shown(timeout)}")
         if not isinstance(table.get("sample_resources", True), bool):
-            problems.append(f"{where}: field 'sample_resources' must be true or false")
+            problems.add(where, "field 'sample_resources' must be true or false")
         metrics = _metrics(table.get("metrics"), where, problems)
-        if not problems:
+        if len(problems) == before:
             out.append(Workload(name=name, command=command, metrics=tuple(metrics), setup=table.get("setup", ""),
                                 teardown=table.get("teardown", ""), timeout=float(timeout),
                                 sample_resources=table.get("sample_resources", True),
                                 description=table.get("description", ""), source=str(source)))
-    if problems:
-        raise InputError("invalid workloads:\n  " + "\n  ".join(problems))
     return out
 
 
-def _metrics(raw: Any, where: str, problems: list[str]) -> list[WorkloadMetric]:
+def _metrics(raw: Any, where: str, problems: Problems) -> list[WorkloadMetric]:
     if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
-        problems.append(f"{where}: needs at least one [[workloads.metrics]] table (name, unit, direction, and "
-                        "regex, json_path or elapsed = true)")
+        problems.add(where, "needs at least one [[workloads.metrics]] table (name, unit, direction, and "
+                     "regex, json_path or elapsed = true)")
         return []
     out = []
     names: set[str] = set()
@@ -221,37 +237,39 @@ def _metrics(raw: Any, where: str, problems: list[str]) -> list[WorkloadMetric]:
         bad = len(problems)
         for key in m:
             if key not in _METRIC_KEYS:
-                problems.append(f"{w}: unknown field {key!r} (known: {', '.join(_METRIC_KEYS)})")
+                problems.add(w, f"unknown field {shown(key)} (known: {', '.join(_METRIC_KEYS)})")
         name = m.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            problems.append(f"{w}: field 'name' must be 1-64 letters, digits, '.', '_' or '-', got {name!r}")
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            problems.add(w, f"field 'name' must be 1-64 letters, digits, '.', '_' or '-', got {shown(name)}")
         elif name in names:
-            problems.append(f"{w}: duplicate metric name {name!r}")
+            problems.add(w, f"duplicate metric name {name!r}")
         else:
             names.add(name)
+        _strings(m, w, problems, {"unit": TEXT_CHARS, "description": TEXT_CHARS, "regex": PATH_CHARS,
+                                  "json_path": PATH_CHARS})
         if not isinstance(m.get("unit"), str):
-            problems.append(f"{w}: field 'unit' must be a string such as \"req/s\" or \"s\"")
+            problems.add(w, f"field 'unit' must be a string such as \"req/s\" or \"s\"")
         if m.get("direction") not in DIRECTIONS:
-            problems.append(f"{w}: field 'direction' must be \"higher\" or \"lower\" (which is better), "
-                            f"got {m.get('direction')!r}")
+            problems.add(w, f"field 'direction' must be \"higher\" or \"lower\" (which is better), "
+                            f"got {shown(m.get('direction'))}")
         sources = [k for k in ("regex", "json_path") if k in m] + (["elapsed"] if m.get("elapsed") is True else [])
         if "elapsed" in m and not isinstance(m["elapsed"], bool):
-            problems.append(f"{w}: field 'elapsed' must be true or false")
+            problems.add(w, f"field 'elapsed' must be true or false")
         if len(sources) != 1:
-            problems.append(f"{w}: needs exactly one of regex, json_path or elapsed = true, got {sources or 'none'}")
+            problems.add(w, f"needs exactly one of regex, json_path or elapsed = true, got {sources or 'none'}")
         if "regex" in m:
             if not isinstance(m["regex"], str):
-                problems.append(f"{w}: field 'regex' must be a string")
+                problems.add(w, f"field 'regex' must be a string")
             else:
                 try:
                     re.compile(m["regex"])
                 except re.error as exc:
-                    problems.append(f"{w}: field 'regex' is not a valid regular expression: {exc}")
+                    problems.add(w, f"field 'regex' is not a valid regular expression: {exc}")
         if "json_path" in m and (not isinstance(m["json_path"], str) or not m["json_path"].strip()):
-            problems.append(f"{w}: field 'json_path' must be a path such as \"end.sum_received.bits_per_second\"")
+            problems.add(w, f"field 'json_path' must be a path such as \"end.sum_received.bits_per_second\"")
         scale = m.get("scale", 1.0)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
-            problems.append(f"{w}: field 'scale' must be a positive number, got {scale!r}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+            problems.add(w, f"field 'scale' must be a positive number, got {shown(scale)}")
         if len(problems) == bad:
             out.append(WorkloadMetric(name=name, unit=m["unit"], direction=m["direction"], regex=m.get("regex", ""),
                                       json_path=m.get("json_path", ""), elapsed=m.get("elapsed", False),
@@ -288,36 +306,51 @@ _SERVICE_KEYS = tuple(ServiceConfig.__dataclass_fields__)
 def load_service_config(path: str | Path) -> ServiceConfig | None:
     """`[perf.service]` of a product (None when it declares none)."""
     source = manifest_path(path)
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"{source}: cannot read: {exc}") from None
-    return parse_service_config(data, source)
+    return parse_service_config(read_toml(source, "product manifest", missing="no such product manifest"), source)
 
 
-def parse_service_config(data: dict[str, Any], source: Path | str) -> ServiceConfig | None:
-    """Validate `data["perf"]["service"]`; every problem is reported at once, naming file and field."""
+def parse_service_config(data: dict[str, Any], source: Path | str,
+                         problems: Problems | None = None) -> ServiceConfig | None:
+    """Validate `data["perf"]["service"]`; every problem is reported at once, naming file and field.
+
+    With `problems` (the product manifest's collector) problems are added there; without, an
+    InputError lists them."""
+    own = problems is None
+    problems = Problems("[perf.service] section", source) if problems is None else problems
+    before = len(problems)
+    config = _parse_service_config(data, problems)
+    if own:
+        problems.raise_if_any()
+    return config if len(problems) == before else None
+
+
+def _parse_service_config(data: dict[str, Any], problems: Problems) -> ServiceConfig | None:
     perf = data.get("perf")
     if perf is not None and not isinstance(perf, dict):
-        raise InputError(f"{source}: [perf] must be a table")
+        problems.add("[perf]", "must be a table")
+        return None
     table = (perf or {}).get("service")
     if table is None:
         return None
-    problems = []
+    where = "[perf.service]"
     if not isinstance(table, dict):
-        raise InputError(f"{source}: [perf.service] must be a table")
+        problems.add(where, "must be a table")
+        return None
+    before = len(problems)
     for key, value in table.items():
         if key not in _SERVICE_KEYS:
-            problems.append(f"{source}: [perf.service] unknown field {key!r} (known: {', '.join(_SERVICE_KEYS)})")
+            problems.add(f"{where}.{key}", f"unknown field (known: {', '.join(_SERVICE_KEYS)})")
         elif not isinstance(value, str):
-            problems.append(f"{source}: [perf.service] field {key!r} must be a string (a command)")
+            problems.add(f"{where}.{key}", f"expected a string (a command), got {shown(value)}")
+        elif too_long(value, COMMAND_CHARS):
+            problems.add(f"{where}.{key}", f"expected a command of {too_long(value, COMMAND_CHARS)}")
     if not isinstance(table.get("probe"), str) or not table.get("probe", "").strip():
-        problems.append(f"{source}: [perf.service] field 'probe' must be the health-probe command")
+        problems.add(f"{where}.probe", "missing; expected the health-probe command")
     if isinstance(table.get("expect_output"), str):
         try:
             re.compile(table["expect_output"])
         except re.error as exc:
-            problems.append(f"{source}: [perf.service] field 'expect_output' is not a valid regex: {exc}")
-    if problems:
-        raise InputError("invalid [perf.service]:\n  " + "\n  ".join(problems))
+            problems.add(f"{where}.expect_output", f"not a valid regular expression: {exc}")
+    if len(problems) > before:
+        return None
     return ServiceConfig(**{k: v for k, v in table.items() if k in _SERVICE_KEYS})

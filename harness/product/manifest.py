@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.core import arch as arches
 from harness.core.errors import InputError
+from harness.core.problems import COMMAND_CHARS, PATH_CHARS, TEXT_CHARS, Problems, shown, too_long
 from harness.core.storage import atomic_write_json
+from harness.core.tomlfile import read_toml
 
 MANIFEST = "product.toml"
 CATEGORIES = ("operating-system", "database", "middleware", "office", "application", "driver", "tool",
@@ -57,12 +58,32 @@ PASSTHROUGH = ("workloads", "perf", "migration", "security")
 # Suites `xch certify` runs after compat when the manifest asks for them ([certify] suites = [...]).
 CERTIFY_SUITES = ("perf", "migration")
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-APT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,127}$")
-APT_VERSION_RE = re.compile(r"^[A-Za-z0-9.+~:-]{1,128}$")
-SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+:-]{0,127}$")
-OS_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Strict patterns are applied with fullmatch: `$` would also match before a trailing newline.
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+APT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,127}")
+APT_VERSION_RE = re.compile(r"[A-Za-z0-9.+~:-]{1,128}")
+SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+:-]{0,127}")
+OS_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+OS_VERSION_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
+USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?")
+ABSOLUTE_PATH_RE = re.compile(r"/.*")
+PROCESS_RE = re.compile(r"[^/]{1,64}")
+PROBE_HOST_RE = re.compile(r"[A-Za-z0-9.:-]{1,253}")
+URL_RE = re.compile(r"https?://\S+")
+SMOKE_NAME_RE = re.compile(r".{1,80}")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # commands may hold tabs and newlines
+ANY_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")  # every other field is one line
+
+# install_dir: the tar.gz uninstall removes it whole, so it must be the product's own folder: an
+# absolute, normalised path at least two levels deep (/opt/acme, /srv/acme, /usr/local/acme, or a
+# vendor's own top folder such as /acme/app), never inside or equal to a folder the system owns.
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
+                  "/media", "/mnt", "/proc", "/root", "/run", "/sbin", "/snap", "/sys", "/tmp", "/usr", "/var")
+USR_LOCAL_SYSTEM = ("bin", "etc", "games", "include", "lib", "lib64", "libexec", "man", "sbin", "share", "src")
+INSTALL_DIR_FORM = ("the product's own folder: an absolute path at least two levels deep, below /opt, /srv, "
+                    "/usr/local or a vendor folder (e.g. /opt/acme), not inside a system folder "
+                    f"({', '.join(SYSTEM_FOLDERS)}, /usr/local/{{{','.join(USR_LOCAL_SYSTEM)}}}); "
+                    "the tar.gz uninstall removes it")
 
 
 @dataclass(frozen=True)
@@ -195,34 +216,17 @@ def manifest_path(path: str | Path) -> Path:
     return p / MANIFEST if p.is_dir() else p
 
 
-class _Problems:
-    """Collects every problem of one manifest; raises them together."""
-
-    def __init__(self, source: Path) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            lines = "\n".join(f"  - {item}" for item in self.items)
-            raise InputError(f"{self.source}: {len(self.items)} problem(s) in the product manifest:\n{lines}")
-
-
 def load_product(path: str | Path) -> Product:
     """Load and validate a submission (folder or product.toml); InputError lists every problem."""
-    source = manifest_path(path).resolve() if Path(path).exists() else manifest_path(path)
-    if not source.is_file():
-        raise InputError(f"{source}: no product manifest here (expected a folder with {MANIFEST} or the file itself)")
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{source}: not UTF-8 text ({exc.reason})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{source}: not valid TOML: {exc}") from None
-    problems = _Problems(source)
+        source = manifest_path(path).resolve() if Path(path).exists() else manifest_path(path)
+        found = source.is_file()
+    except (OSError, RuntimeError) as exc:  # a name too long for the file system, a symlink loop
+        raise InputError(f"{path}: cannot open a product manifest here: {getattr(exc, 'strerror', None) or exc}") from None
+    if not found:
+        raise InputError(f"{source}: no product manifest here (expected a folder with {MANIFEST} or the file itself)")
+    data = read_toml(source, "product manifest")
+    problems = Problems("product manifest", source)
     product = _parse(data, source, problems)
     problems.raise_if_any()
     assert product is not None
@@ -231,45 +235,70 @@ def load_product(path: str | Path) -> Product:
 
 # -- field readers: each reports its own problem and returns a usable default -------------------
 
-def _text(table: dict, key: str, where: str, problems: _Problems, required: bool = False,
-          pattern: re.Pattern | None = None, form: str = "", default: str = "") -> str:
+def _text(table: dict, key: str, where: str, problems: Problems, required: bool = False,
+          pattern: re.Pattern | None = None, form: str = "", default: str = "", limit: int = TEXT_CHARS,
+          command: bool = False) -> str:
+    """A string field: present if required, at most `limit` characters, one line unless it is a
+    command (commands may hold newlines and tabs, no other control characters), and matching
+    `pattern` whole."""
     if key not in table:
         if required:
             problems.add(f"{where}.{key}", f"missing; expected {form or 'a non-empty string'}")
         return default
     value = table[key]
     if not isinstance(value, str) or not value.strip():
-        problems.add(f"{where}.{key}", f"expected {form or 'a non-empty string'}, got {value!r}")
+        problems.add(f"{where}.{key}", f"expected {form or 'a non-empty string'}, got {shown(value)}")
         return default
-    if CONTROL_RE.search(value):
-        problems.add(f"{where}.{key}", f"control characters are not allowed, got {value!r}")
+    if too_long(value, limit):
+        problems.add(f"{where}.{key}", f"expected {form or 'a string'} of {too_long(value, limit)}")
         return default
-    if pattern is not None and not pattern.match(value):
-        problems.add(f"{where}.{key}", f"expected {form}, got {value!r}")
+    if (CONTROL_RE if command else ANY_CONTROL_RE).search(value):
+        allowed = "" if not command else " (other than tab and newline)"
+        problems.add(f"{where}.{key}", f"control characters{allowed} are not allowed, got {shown(value)}")
+        return default
+    if pattern is not None and not pattern.fullmatch(value):
+        problems.add(f"{where}.{key}", f"expected {form}, got {shown(value)}")
         return default
     return value
 
 
-def _number(table: dict, key: str, where: str, problems: _Problems, default: float,
+def _command(table: dict, key: str, where: str, problems: Problems) -> str:
+    return _text(table, key, where, problems, form="a shell command run on the target", limit=COMMAND_CHARS,
+                 command=True)
+
+
+def _output(table: dict, key: str, where: str, problems: Problems) -> str:
+    """An expected output: any text (even empty), bounded."""
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        problems.add(f"{where}.{key}", f"expected a string, got {shown(value)}")
+        return ""
+    if too_long(value, COMMAND_CHARS):
+        problems.add(f"{where}.{key}", f"expected a string of {too_long(value, COMMAND_CHARS)}")
+        return ""
+    return value
+
+
+def _number(table: dict, key: str, where: str, problems: Problems, default: float,
             low: float = 0.001, high: float = 86400.0, integer: bool = False) -> Any:
     if key not in table:
         return default
     value = table[key]
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not (low <= value <= high):
+    if isinstance(value, bool) or not ok_type or not (low <= value <= high):  # nan fails every comparison
         kind = "an integer" if integer else "a number"
-        problems.add(f"{where}.{key}", f"expected {kind} from {low:g} to {high:g}, got {value!r}")
+        problems.add(f"{where}.{key}", f"expected {kind} from {low:g} to {high:g}, got {shown(value)}")
         return default
     return value
 
 
-def _unknown(table: dict, allowed: tuple[str, ...], where: str, problems: _Problems) -> None:
+def _unknown(table: dict, allowed: tuple[str, ...], where: str, problems: Problems) -> None:
     for key in table:
         if key not in allowed:
             problems.add(f"{where}.{key}", f"unknown field (allowed: {', '.join(allowed)})")
 
 
-def _table(data: dict, key: str, where: str, problems: _Problems) -> dict:
+def _table(data: dict, key: str, where: str, problems: Problems) -> dict:
     value = data.get(key, {})
     if not isinstance(value, dict):
         problems.add(where, f"expected a table [{key}], got {type(value).__name__}")
@@ -277,7 +306,7 @@ def _table(data: dict, key: str, where: str, problems: _Problems) -> dict:
     return value
 
 
-def _list_of_tables(data: dict, key: str, where: str, problems: _Problems) -> list[dict]:
+def _list_of_tables(data: dict, key: str, where: str, problems: Problems) -> list[dict]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         problems.add(where, f"expected an array of tables [[{key}]]")
@@ -287,7 +316,7 @@ def _list_of_tables(data: dict, key: str, where: str, problems: _Problems) -> li
 
 # -- the sections --------------------------------------------------------------------------------
 
-def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
+def _parse(data: dict, source: Path, problems: Problems) -> Product | None:
     _unknown(data, ("product", "artifacts", "lifecycle", "smoke", "certify") + PASSTHROUGH, "manifest", problems)
     ident = _table(data, "product", "[product]", problems)
     if "product" not in data:
@@ -296,15 +325,15 @@ def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
     pid = _text(ident, "id", "[product]", problems, pattern=ID_RE,
                 form="letters, digits and ._+- (at most 128, starting with a letter or digit)",
                 default=source.parent.name)
-    if "id" not in ident and not ID_RE.match(pid):
-        problems.add("[product].id", f"the folder name {pid!r} is not a valid id; give id = \"...\" "
+    if "id" not in ident and not ID_RE.fullmatch(pid):
+        problems.add("[product].id", f"the folder name {shown(pid)} is not a valid id; give id = \"...\" "
                      "(letters, digits and ._+-)")
     vendor = _text(ident, "vendor", "[product]", problems, required=True)
     name = _text(ident, "name", "[product]", problems, required=True)
     version = _text(ident, "version", "[product]", problems, required=True)
     category = _text(ident, "category", "[product]", problems, required=True, form=f"one of {', '.join(CATEGORIES)}")
     if category and category not in CATEGORIES:
-        problems.add("[product].category", f"expected one of {', '.join(CATEGORIES)}, got {category!r}")
+        problems.add("[product].category", f"expected one of {', '.join(CATEGORIES)}, got {shown(category)}")
     contact = _text(ident, "contact", "[product]", problems, required=True)
     platforms = _platforms(ident, problems)
     artifacts = _artifacts(data, source.parent, problems)
@@ -329,96 +358,103 @@ def _parse(data: dict, source: Path, problems: _Problems) -> Product | None:
                    certify_suites=certify_suites, parity_file=parity_file)
 
 
-def _inside(path: Path, folder: Path, where: str, problems: _Problems) -> bool:
-    """Files the manifest refers to are uploaded to targets and copied into evidence bundles: they
-    must be the submission's own, inside its folder, never a path elsewhere on the controller."""
-    if not path.is_relative_to(folder.resolve()):
-        problems.add(where, f"must be a file inside the product folder {folder}, got {path}")
-        return False
-    return True
+def _submission_file(table: dict, key: str, where: str, folder: Path, problems: Problems, form: str) -> Path | None:
+    """A file the manifest refers to (artifact, smoke script, parity file), resolved, or None.
+
+    These files are read by `product inspect`, uploaded to targets and copied into evidence
+    bundles: they must be the submission's own. So the path is relative, and after resolving `..`
+    and every symlink it still lies inside the product folder: never a file elsewhere on the
+    controller."""
+    text = _text(table, key, where, problems, form=form, limit=PATH_CHARS)
+    if not text:
+        return None
+    if PurePosixPath(text).is_absolute():
+        problems.add(f"{where}.{key}", f"expected {form}, got the absolute path {shown(text)}")
+        return None
+    try:
+        path = (folder / text).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            problems.add(f"{where}.{key}", f"must be a file inside the product folder {folder}, got {shown(text)}, "
+                         f"which leads to {path}")
+            return None
+        if not path.is_file():
+            problems.add(f"{where}.{key}", f"no such file: {path}")
+            return None
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop (RuntimeError), a folder we may not read
+        problems.add(f"{where}.{key}", f"cannot use {shown(text)}: {getattr(exc, 'strerror', None) or exc}")
+        return None
+    return path
 
 
-def _certify_suites(data: dict, problems: _Problems) -> list[str]:
+def _certify_suites(data: dict, problems: Problems) -> list[str]:
     """`[certify] suites = ["perf", "migration"]`: what certify runs after the compat suite."""
     table = _table(data, "certify", "[certify]", problems)
     _unknown(table, ("suites",), "[certify]", problems)
     suites = table.get("suites", [])
     if not isinstance(suites, list) or not all(isinstance(s, str) for s in suites):
-        problems.add("[certify].suites", f"expected a list of suite names ({', '.join(CERTIFY_SUITES)}), got {suites!r}")
+        problems.add("[certify].suites", f"expected a list of suite names ({', '.join(CERTIFY_SUITES)}), got {shown(suites)}")
         return []
     for name in suites:
         if name not in CERTIFY_SUITES:
-            problems.add("[certify].suites", f"unknown suite {name!r} (expected {', '.join(CERTIFY_SUITES)}; "
+            problems.add("[certify].suites", f"unknown suite {shown(name)} (expected {', '.join(CERTIFY_SUITES)}; "
                          "compat always runs)")
     return [s for s in dict.fromkeys(suites) if s in CERTIFY_SUITES]
 
 
-def _parity_file(data: dict, source: Path, problems: _Problems) -> Path | None:
+def _parity_file(data: dict, source: Path, problems: Problems) -> Path | None:
     """`[migration] parity = "parity.toml"`: the product's behaviour-parity file, next to product.toml."""
     table = _table(data, "migration", "[migration]", problems)
     _unknown(table, ("parity",), "[migration]", problems)
     if "parity" not in table:
         return None
-    name = _text(table, "parity", "[migration]", problems, form="a parity file path relative to the product folder")
-    if not name:
-        return None
-    path = (source.parent / name).resolve()
-    if not _inside(path, source.parent, "[migration].parity", problems):
-        return None
-    if not path.is_file():
-        problems.add("[migration].parity", f"no such file: {path}")
-        return None
-    return path
+    return _submission_file(table, "parity", "[migration]", source.parent, problems,
+                            "a parity file path relative to the product folder")
 
 
-def _suite_sections(data: dict, source: Path, problems: _Problems) -> None:
+def _suite_sections(data: dict, source: Path, problems: Problems) -> None:
     """[[workloads]] and [perf.service] belong to the perf suite; validate them here too, so
     `xch product validate` reports their problems with the rest."""
     from harness.perf.workloads import parse_service_config, parse_workloads
 
-    for check in (lambda: parse_workloads(data, source), lambda: parse_service_config(data, source)):
-        try:
-            check()
-        except InputError as exc:
-            lines = exc.message.splitlines()
-            problems.items += [line.strip().removeprefix(f"{source}: ") for line in lines[1:] or lines]
+    parse_workloads(data, source, problems)
+    parse_service_config(data, source, problems)
 
 
-def _platforms(ident: dict, problems: _Problems) -> list[Platform]:
+def _platforms(ident: dict, problems: Problems) -> list[Platform]:
     raw = ident.get("platforms")
     form = 'an array like [{ arch = "aarch64", os = "debian", os_version = "12" }]'
     if raw is None:
         problems.add("[product].platforms", f"missing; expected {form}")
         return []
     if not isinstance(raw, list) or not raw:
-        problems.add("[product].platforms", f"expected {form}, got {raw!r}")
+        problems.add("[product].platforms", f"expected {form}, got {shown(raw)}")
         return []
     result = []
     for i, item in enumerate(raw):
         where = f"[product].platforms[{i}]"
         if not isinstance(item, dict):
-            problems.add(where, f"expected a table {{ arch, os, os_version }}, got {item!r}")
+            problems.add(where, f"expected a table {{ arch, os, os_version }}, got {shown(item)}")
             continue
         _unknown(item, ("arch", "os", "os_version"), where, problems)
         arch_text = _text(item, "arch", where, problems, required=True, form="an architecture such as aarch64 or x86_64")
         arch = canonical_arch(arch_text) if arch_text else None
         if arch_text and (arch is None or arch == "all"):
             problems.add(f"{where}.arch", f"expected one of {', '.join(sorted(set(ARCH_ALIASES) - {'all', 'noarch', 'any'}))}, "
-                         f"got {arch_text!r}")
+                         f"got {shown(arch_text)}")
         os_id = _text(item, "os", where, problems, required=True, pattern=OS_RE,
                       form="an os-release ID in lower case (debian, openeuler, kylin, uos...)")
         version = item.get("os_version")
         if isinstance(version, (int, float)) and not isinstance(version, bool):
             version = str(version)
-        if not isinstance(version, str) or not re.match(r"^[A-Za-z0-9._-]{1,32}$", version or ""):
-            problems.add(f"{where}.os_version", f"expected a version string such as \"12\" or \"22.03\", got {version!r}")
+        if not isinstance(version, str) or not OS_VERSION_RE.fullmatch(version):
+            problems.add(f"{where}.os_version", f"expected a version string such as \"12\" or \"22.03\", got {shown(version)}")
             version = ""
         if arch and arch != "all" and os_id and version:
             result.append(Platform(arch, os_id, version))
     return result
 
 
-def _artifacts(data: dict, folder: Path, problems: _Problems) -> list[Artifact]:
+def _artifacts(data: dict, folder: Path, problems: Problems) -> list[Artifact]:
     result = []
     tables = _list_of_tables(data, "artifacts", "[[artifacts]]", problems)
     if "artifacts" not in data:
@@ -429,7 +465,7 @@ def _artifacts(data: dict, folder: Path, problems: _Problems) -> list[Artifact]:
         arch_text = _text(item, "arch", where, problems, required=True, form="aarch64, x86_64, ... or all")
         arch = canonical_arch(arch_text) if arch_text else None
         if arch_text and arch is None:
-            problems.add(f"{where}.arch", f"expected an architecture such as aarch64, x86_64 or all, got {arch_text!r}")
+            problems.add(f"{where}.arch", f"expected an architecture such as aarch64, x86_64 or all, got {shown(arch_text)}")
         has_apt, has_file = "apt" in item, "file" in item
         if has_apt == has_file:
             problems.add(where, "give exactly one of apt = \"package-name\" or file = \"path/to/package\"")
@@ -442,21 +478,17 @@ def _artifacts(data: dict, folder: Path, problems: _Problems) -> list[Artifact]:
         path: Path | None = None
         kind = ""
         if has_file:
-            text = _text(item, "file", where, problems, form="a path relative to the product folder")
-            if text:
-                path = (folder / text).resolve()
-                if not path.is_file():
-                    problems.add(f"{where}.file", f"no such file: {path}")
-                kind = _type_of(text)
+            path = _submission_file(item, "file", where, folder, problems, "a path relative to the product folder")
+            kind = _type_of(item["file"]) if path else ""
         elif apt:
             kind = "deb"
         if "type" in item:
             kind = _text(item, "type", where, problems, form=f"one of {', '.join(ARTIFACT_TYPES)}")
             if kind and kind not in ARTIFACT_TYPES:
-                problems.add(f"{where}.type", f"expected one of {', '.join(ARTIFACT_TYPES)}, got {kind!r}")
+                problems.add(f"{where}.type", f"expected one of {', '.join(ARTIFACT_TYPES)}, got {shown(kind)}")
         elif has_file and path is not None and not kind:
             problems.add(f"{where}.file", f"cannot tell the type from the name; expected .deb, .rpm or .tar.gz "
-                         f"(or give type = ...), got {path.name!r}")
+                         f"(or give type = ...), got {shown(path.name)}")
         if has_apt and kind not in ("", "deb"):
             problems.add(f"{where}.type", "apt artifacts are .deb packages")
         if arch and (apt or path) and kind in ARTIFACT_TYPES:
@@ -467,6 +499,21 @@ def _artifacts(data: dict, folder: Path, problems: _Problems) -> list[Artifact]:
     return result
 
 
+def install_dir_allowed(path: str) -> bool:
+    """Whether `path` may be a product's install_dir (see INSTALL_DIR_FORM): removing it whole
+    must never take a system folder, or the folder other products live in, with it."""
+    pure = PurePosixPath(path)
+    if not pure.is_absolute() or str(pure) != path or ".." in pure.parts or path.startswith("//"):
+        return False  # not normalised: /opt/acme/../../etc, /opt//acme, /opt/acme/
+    parts = pure.parts[1:]
+    if len(parts) < 2:
+        return False
+    top = "/" + parts[0]
+    if top == "/usr":
+        return len(parts) >= 3 and parts[1] == "local" and parts[2] not in USR_LOCAL_SYSTEM
+    return top not in SYSTEM_FOLDERS
+
+
 def _type_of(name: str) -> str:
     lower = name.lower()
     for suffix, kind in ((".deb", "deb"), (".rpm", "rpm"), (".tar.gz", "tar.gz"), (".tgz", "tar.gz")):
@@ -475,7 +522,7 @@ def _type_of(name: str) -> str:
     return ""
 
 
-def _lifecycle(table: dict, problems: _Problems) -> Lifecycle:
+def _lifecycle(table: dict, problems: Problems) -> Lifecycle:
     w = "[lifecycle]"
     _unknown(table, ("service", "start", "stop", "restart", "status", "install", "uninstall", "install_dir", "ports",
                      "process", "pidfile",
@@ -483,35 +530,37 @@ def _lifecycle(table: dict, problems: _Problems) -> Lifecycle:
              w, problems)
     service = _text(table, "service", w, problems, pattern=SERVICE_RE,
                     form="a service/unit name (letters, digits and @._+:-)")
-    commands = {k: _text(table, k, w, problems, form="a shell command run on the target")
-                for k in ("start", "stop", "restart", "status", "install", "uninstall")}
+    commands = {k: _command(table, k, w, problems) for k in ("start", "stop", "restart", "status", "install", "uninstall")}
     if commands["start"] and not commands["stop"]:
         problems.add(f"{w}.stop", "an explicit start command needs an explicit stop command")
     if commands["install"] and not commands["uninstall"]:
         problems.add(f"{w}.uninstall", "an explicit install command needs an explicit uninstall command "
                      "(the compat suite checks that uninstalling leaves nothing behind)")
-    install_dir = _text(table, "install_dir", w, problems, pattern=re.compile(r"^/[^\n]*$"), form="an absolute path")
-    pidfile = _text(table, "pidfile", w, problems, pattern=re.compile(r"^/[^\n]*$"), form="an absolute path")
-    process = _text(table, "process", w, problems, pattern=re.compile(r"^[^/\n]{1,64}$"),
-                    form="the executable name of the main process (no slashes)")
+    install_dir = _text(table, "install_dir", w, problems, form=INSTALL_DIR_FORM, limit=PATH_CHARS)
+    if install_dir and not install_dir_allowed(install_dir):
+        problems.add(f"{w}.install_dir", f"expected {INSTALL_DIR_FORM}, got {shown(install_dir)}")
+        install_dir = ""
+    pidfile = _text(table, "pidfile", w, problems, pattern=ABSOLUTE_PATH_RE, form="an absolute path", limit=PATH_CHARS)
+    process = _text(table, "process", w, problems, pattern=PROCESS_RE,
+                    form="the executable name of the main process (no slashes, at most 64 characters)")
     ports: list[int] = []
     raw_ports = table.get("ports", [])
     if not isinstance(raw_ports, list):
-        problems.add(f"{w}.ports", f"expected an array of TCP port numbers, got {raw_ports!r}")
+        problems.add(f"{w}.ports", f"expected an array of TCP port numbers, got {shown(raw_ports)}")
         raw_ports = []
     for i, port in enumerate(raw_ports):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            problems.add(f"{w}.ports[{i}]", f"expected an integer port 1-65535, got {port!r}")
+            problems.add(f"{w}.ports[{i}]", f"expected an integer port 1-65535, got {shown(port)}")
         else:
             ports.append(port)
     users: list[str] = []
     raw_users = table.get("keep_users", [])
     if not isinstance(raw_users, list):
-        problems.add(f"{w}.keep_users", f"expected an array of user names, got {raw_users!r}")
+        problems.add(f"{w}.keep_users", f"expected an array of user names, got {shown(raw_users)}")
         raw_users = []
     for i, user in enumerate(raw_users):
-        if not isinstance(user, str) or not re.match(r"^[a-z_][a-z0-9_.-]{0,31}\$?$", user):
-            problems.add(f"{w}.keep_users[{i}]", f"expected a user name, got {user!r}")
+        if not isinstance(user, str) or not USER_RE.fullmatch(user):
+            problems.add(f"{w}.keep_users[{i}]", f"expected a user name, got {shown(user)}")
         else:
             users.append(user)
     health = _health(table.get("health"), problems) if "health" in table else None
@@ -526,30 +575,28 @@ def _lifecycle(table: dict, problems: _Problems) -> Lifecycle:
         recovery_limit=_number(table, "recovery_limit", w, problems, 900.0))
 
 
-def _health(raw: Any, problems: _Problems) -> HealthProbe | None:
+def _health(raw: Any, problems: Problems) -> HealthProbe | None:
     w = "[lifecycle.health]"
     if not isinstance(raw, dict):
-        problems.add(w, f"expected a table with type = tcp|http|command, got {raw!r}")
+        problems.add(w, f"expected a table with type = tcp|http|command, got {shown(raw)}")
         return None
     _unknown(raw, ("type", "timeout", "host", "port", "url", "expect_status", "command", "expect_output", "expect_rc"),
              w, problems)
     kind = _text(raw, "type", w, problems, required=True, form=f"one of {', '.join(HEALTH_TYPES)}")
     if kind and kind not in HEALTH_TYPES:
-        problems.add(f"{w}.type", f"expected one of {', '.join(HEALTH_TYPES)}, got {kind!r}")
+        problems.add(f"{w}.type", f"expected one of {', '.join(HEALTH_TYPES)}, got {shown(kind)}")
         return None
     probe = HealthProbe(
         type=kind,
         timeout=_number(raw, "timeout", w, problems, 60.0),
-        host=_text(raw, "host", w, problems, pattern=re.compile(r"^[A-Za-z0-9.:-]{1,253}$"),
-                   form="a host name or IP address", default="127.0.0.1"),
+        host=_text(raw, "host", w, problems, pattern=PROBE_HOST_RE, form="a host name or IP address",
+                   default="127.0.0.1"),
         port=_number(raw, "port", w, problems, 0, low=1, high=65535, integer=True),
-        url=_text(raw, "url", w, problems, pattern=re.compile(r"^https?://[^\s]+$"), form="an http:// or https:// URL"),
+        url=_text(raw, "url", w, problems, pattern=URL_RE, form="an http:// or https:// URL", limit=PATH_CHARS),
         expect_status=_number(raw, "expect_status", w, problems, 200, low=100, high=599, integer=True),
-        command=_text(raw, "command", w, problems, form="a shell command run on the target"),
-        expect_output=raw.get("expect_output", "") if isinstance(raw.get("expect_output", ""), str) else "",
+        command=_command(raw, "command", w, problems),
+        expect_output=_output(raw, "expect_output", w, problems),
         expect_rc=_number(raw, "expect_rc", w, problems, 0, low=0, high=255, integer=True))
-    if "expect_output" in raw and not isinstance(raw["expect_output"], str):
-        problems.add(f"{w}.expect_output", f"expected a string, got {raw['expect_output']!r}")
     if kind == "tcp" and not probe.port:
         problems.add(f"{w}.port", "a tcp probe needs port = N")
     if kind == "http" and not probe.url:
@@ -559,34 +606,26 @@ def _health(raw: Any, problems: _Problems) -> HealthProbe | None:
     return probe
 
 
-def _smoke(data: dict, folder: Path, problems: _Problems) -> list[SmokeTest]:
+def _smoke(data: dict, folder: Path, problems: Problems) -> list[SmokeTest]:
     result = []
     names: set[str] = set()
     for i, item in enumerate(_list_of_tables(data, "smoke", "[[smoke]]", problems)):
         w = f"[[smoke]][{i}]"
         _unknown(item, ("name", "command", "script", "expect_rc", "expect_output", "timeout"), w, problems)
-        name = _text(item, "name", w, problems, required=True, pattern=re.compile(r"^[^\n]{1,80}$"),
+        name = _text(item, "name", w, problems, required=True, pattern=SMOKE_NAME_RE,
                      form="a short name (one line, at most 80 characters)")
         if name in names:
-            problems.add(f"{w}.name", f"duplicate smoke test name {name!r}")
+            problems.add(f"{w}.name", f"duplicate smoke test name {shown(name)}")
         names.add(name)
         if ("command" in item) == ("script" in item):
             problems.add(w, "give exactly one of command (run on the target) or script (a file of the submission, "
                          "uploaded and run on the target)")
-        command = _text(item, "command", w, problems, form="a shell command run on the target")
+        command = _command(item, "command", w, problems)
         script = None
         if "script" in item:
-            rel = _text(item, "script", w, problems, form="a script path relative to the product folder")
-            script = (folder / rel).resolve() if rel else None
-            if script is not None and not _inside(script, folder, f"{w}.script", problems):
-                script = None
-            elif script is not None and not script.is_file():
-                problems.add(f"{w}.script", f"no such file: {script}")
-                script = None
-        expect_output = item.get("expect_output", "")
-        if not isinstance(expect_output, str):
-            problems.add(f"{w}.expect_output", f"expected a string, got {expect_output!r}")
-            expect_output = ""
+            script = _submission_file(item, "script", w, folder, problems,
+                                      "a script path relative to the product folder")
+        expect_output = _output(item, "expect_output", w, problems)
         if name and (command or script):
             result.append(SmokeTest(name=name, command=command, script=script, expect_output=expect_output,
                                     expect_rc=_number(item, "expect_rc", w, problems, 0, low=0, high=255, integer=True),

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import InputError
 from harness.core.paths import project_dir
+from harness.core.problems import TEXT_CHARS, Problems, shown, too_long
+from harness.core.tomlfile import MAX_BYTES, parse_toml
 
 STATUSES = ("compatible", "conditional", "incompatible", "pending")
 LEVELS = ("compatible", "validated")
@@ -64,12 +65,11 @@ def load_policy(path: Path | None = None) -> Policy:
         if path == default_path():
             return Policy()
         raise InputError(f"{path}: policy file not found")
-    raw_bytes = path.read_bytes()
-    try:
-        raw = tomllib.loads(raw_bytes.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
-    problems: list[str] = []
+    if not path.is_file() or path.stat().st_size > MAX_BYTES:
+        raise InputError(f"{path}: expected a policy file of at most {MAX_BYTES:,} bytes")
+    raw_bytes = path.read_bytes()  # read once: the digest is of exactly the bytes the rules came from
+    raw = parse_toml(raw_bytes, path, "policy file")
+    problems = Problems("policy", path)
     p = Policy(source=str(path), digest=hashlib.new("sm3", raw_bytes).hexdigest())
 
     def get(table: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -77,16 +77,20 @@ def load_policy(path: Path | None = None) -> Policy:
         for part in table.split("."):
             section = section.get(part, {}) if isinstance(section, dict) else {}
         value = section.get(key, default) if isinstance(section, dict) else default
+        where = f"[{table}] {key}"
         if kind is list:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                problems.append(f"[{table}] {key}: expected a list of strings, got {value!r}")
+            if not isinstance(value, list) or not all(isinstance(v, str) and not too_long(v, TEXT_CHARS) for v in value):
+                problems.add(where, f"expected a list of strings of at most {TEXT_CHARS} characters, got {shown(value)}")
                 return default
         elif kind is int:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                problems.append(f"[{table}] {key}: expected a non-negative integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+                problems.add(where, f"expected a non-negative integer up to 1,000,000, got {shown(value)}")
                 return default
         elif not isinstance(value, kind):
-            problems.append(f"[{table}] {key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+            problems.add(where, f"expected {getattr(kind, '__name__', kind)}, got {shown(value)}")
+            return default
+        elif kind is str and too_long(value, TEXT_CHARS):
+            problems.add(where, f"expected a string of {too_long(value, TEXT_CHARS)}")
             return default
         return value
 
@@ -96,7 +100,7 @@ def load_policy(path: Path | None = None) -> Policy:
     p.required = get("checks", "required", list, p.required)
     p.error_on_mandatory = get("checks", "error_on_mandatory", str, p.error_on_mandatory)
     if p.error_on_mandatory not in ("pending", "incompatible"):
-        problems.append(f"[checks] error_on_mandatory: expected 'pending' or 'incompatible', got {p.error_on_mandatory!r}")
+        problems.add("[checks] error_on_mandatory", f"expected 'pending' or 'incompatible', got {p.error_on_mandatory!r}")
     p.min_mandatory_passed = get("checks", "min_mandatory_passed", int, p.min_mandatory_passed)
     p.missed_verdicts = get("performance", "missed_verdicts", list, p.missed_verdicts)
     p.security_prefix = get("levels.validated", "security_prefix", str, p.security_prefix)
@@ -110,13 +114,13 @@ def load_policy(path: Path | None = None) -> Policy:
     p.reuse_statuses = get("reuse", "statuses", list, p.reuse_statuses)
     majors = raw.get("reuse", {}).get("os_major", {}) if isinstance(raw.get("reuse", {}), dict) else {}
     if not isinstance(majors, dict) or not all(isinstance(v, str) for v in majors.values()):
-        problems.append("[reuse.os_major]: expected os_id = 'regular expression' pairs")
+        problems.add("[reuse.os_major]", "expected os_id = 'regular expression' pairs")
     else:
         for os_id, pattern in majors.items():
             try:
                 re.compile(pattern)
             except re.error as exc:
-                problems.append(f"[reuse.os_major] {os_id}: not a regular expression: {exc}")
+                problems.add(f"[reuse.os_major] {os_id}", f"not a regular expression: {exc}")
         p.os_major = {"default": r"^(\d+)", **majors}
     p.approvals_required = get("certification", "approvals_required", int, p.approvals_required)
     p.submitter_may_review = get("certification", "submitter_may_review", bool, p.submitter_may_review)
@@ -129,11 +133,10 @@ def load_policy(path: Path | None = None) -> Policy:
                                   ("reuse same", p.reuse_same, REUSE_KEYS)):
         bad = [v for v in values if v not in allowed]
         if bad:
-            problems.append(f"[{name.split()[0]}] {name.split()[1]}: {', '.join(map(repr, bad))} not one of {', '.join(allowed)}")
+            problems.add(f"[{name.split()[0]}] {name.split()[1]}", f"{', '.join(map(shown, bad))} not one of {', '.join(allowed)}")
     if p.approvals_required < 2:
-        problems.append("[certification] approvals_required: the two-person rule needs at least 2")
+        problems.add("[certification] approvals_required", "the two-person rule needs at least 2")
     if len(p.stages) < 1 or len(set(p.stages)) != len(p.stages):
-        problems.append(f"[stages] order: expected distinct stage names, got {p.stages!r}")
-    if problems:
-        raise InputError(f"{path}: invalid policy:\n  " + "\n  ".join(problems))
+        problems.add("[stages] order", f"expected distinct stage names, got {shown(p.stages)}")
+    problems.raise_if_any()
     return p

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -84,10 +85,14 @@ def lab_run(inventory: Path, target: str, command: str) -> str:
         conn.close()
 
 
-def product_dir(tmp_path: Path, name: str, manifest: str) -> Path:
+def product_dir(tmp_path: Path, name: str, manifest: str, artifacts: tuple[Path, ...] = ()) -> Path:
+    """A submission folder: the manifest, and copies of the artifacts it names (by file name:
+    artifact files must lie inside the product folder)."""
     folder = tmp_path / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "product.toml").write_text(manifest)
+    for artifact in artifacts:
+        shutil.copy2(artifact, folder / artifact.name)
     return folder
 
 
@@ -140,7 +145,7 @@ def test_amd64_package_declared_for_aarch64(lab_inventory, tmp_path):
 
     amd64 = AptFetcher().fetch(Artifact(arch="x86_64", type="deb", apt="redis-tools"))
     folder = product_dir(tmp_path, "wrong-arch", IDENTITY.format(name="redis-tools (mislabelled)", arch="aarch64") +
-                         f'\n[[artifacts]]\narch = "aarch64"\nfile = "{amd64}"\n')
+                         f'\n[[artifacts]]\narch = "aarch64"\nfile = "{amd64.name}"\n', (amd64,))
     run_dir = tmp_path / "run"
     done = certify(folder, "lab-arm64", lab_inventory, run_dir)
     assert done.rc == 1, done.stderr[-2000:]
@@ -164,7 +169,7 @@ def test_service_never_healthy_still_stops_and_uninstalls(lab_inventory, tmp_pat
     folder = product_dir(tmp_path, "sleepy", IDENTITY.format(name="never healthy", arch="x86_64") + f"""
 [[artifacts]]
 arch = "x86_64"
-file = "{deb}"
+file = "{deb.name}"
 
 [lifecycle]
 service = "xch-sleepy"
@@ -175,7 +180,7 @@ health = {{ type = "tcp", port = 65011, timeout = 5 }}
 [[smoke]]
 name = "answers"
 command = "true"
-""")
+""", (deb,))
     done = certify(folder, "lab-x86", lab_inventory, tmp_path / "run")
     assert done.rc == 1, done.stderr[-2000:]
     checks = checks_of(done.json(), "lab-x86")
@@ -199,13 +204,13 @@ def test_package_leaving_files_and_a_process_behind(lab_inventory, tmp_path):
     folder = product_dir(tmp_path, "leaky", IDENTITY.format(name="leaky", arch="x86_64") + f"""
 [[artifacts]]
 arch = "x86_64"
-file = "{deb}"
+file = "{deb.name}"
 
 [lifecycle]
 service = "xch-leaky"
 process = "leaky"
 stop_timeout = 10
-""")
+""", (deb,))
     try:
         done = certify(folder, "lab-x86", lab_inventory, tmp_path / "run")
         assert done.rc == 1, done.stderr[-2000:]
@@ -230,13 +235,13 @@ def test_binary_needing_newer_glibc(lab_inventory, tmp_path):
     folder = product_dir(tmp_path, "newglibc", IDENTITY.format(name="needs glibc 2.99", arch="x86_64") + f"""
 [[artifacts]]
 arch = "x86_64"
-file = "{deb}"
+file = "{deb.name}"
 
 [[smoke]]
 name = "runs"
 command = "/usr/bin/xch-newglibc && echo ran"
 expect_output = "ran"
-""")
+""", (deb,))
     done = certify(folder, "lab-x86", lab_inventory, tmp_path / "run")
     assert done.rc == 1, done.stderr[-2000:]
     checks = checks_of(done.json(), "lab-x86")
@@ -258,13 +263,13 @@ def test_stale_and_relative_runpath_fail_the_optional_check(lab_inventory, tmp_p
     folder = product_dir(tmp_path, "xch-stale-rpath", IDENTITY.format(name="stale runpath", arch="x86_64") + f"""
 [[artifacts]]
 arch = "x86_64"
-file = "{deb}"
+file = "{deb.name}"
 
 [[smoke]]
 name = "runs despite its search path"
 command = "/usr/bin/xch-stale && /usr/lib/xch-rpath/helper && echo ran"
 expect_output = "ran"
-""")
+""", (deb,))
     run_dir = tmp_path / "run"
     done = certify(folder, "lab-x86", lab_inventory, run_dir)
     assert done.rc == 1, done.stderr[-2000:]  # a check failed, even if only an optional one
@@ -327,14 +332,14 @@ platforms = [{{ arch = "x86_64", os = "debian", os_version = "12" }}]
 
 [[artifacts]]
 arch = "x86_64"
-file = "{deb}"
+file = "{deb.name}"
 """
     run_dir = tmp_path / "run"
-    done = certify(product_dir(tmp_path, "meta", manifest), "lab-x86", lab_inventory, run_dir)
+    done = certify(product_dir(tmp_path, "meta", manifest, (deb,)), "lab-x86", lab_inventory, run_dir)
     assert done.rc == 0, done.stderr[-2000:]
     assert json.loads((run_dir / "product.json").read_text())["vendor"] == hostile  # recorded verbatim
     # a package name with metacharacters is refused before anything runs
-    bad = product_dir(tmp_path, "meta-bad", manifest.replace(f'file = "{deb}"', f'apt = "x; touch {marker}-g"'))
+    bad = product_dir(tmp_path, "meta-bad", manifest.replace(f'file = "{deb.name}"', f'apt = "x; touch {marker}-g"'))
     refused = xch("product", "validate", str(bad))
     assert refused.rc == 2 and "[[artifacts]][0].apt: expected a Debian package name" in refused.stderr
     assert xch("certify", str(bad), "--targets", "lab-x86", "--inventory", str(lab_inventory)).rc == 2
@@ -406,7 +411,7 @@ def vendor_tarball(tmp_path: Path, forget_user: bool) -> Path:
         '[{ arch = "x86_64", os = "debian", os_version = "12" }]', platforms) + f"""
 [[artifacts]]
 arch = "all"
-file = "{path}"
+file = "{path.name}"
 
 [lifecycle]
 install = 'mkdir -p "$XCH_INSTALL_DIR" && tar -xzf "$XCH_ARTIFACTS" -C "$XCH_INSTALL_DIR" && "$XCH_INSTALL_DIR/install.sh"'
@@ -432,7 +437,7 @@ expect_output = "port = {TGZ_PORT}"
 name = "install folder, by a script without a #! line (run with sh)"
 script = "smoke/folder.sh"
 expect_output = "install.sh"
-""")
+""", (path,))
     (folder / "smoke").mkdir()
     (folder / "smoke" / "config.sh").write_text('#!/bin/sh\nset -e\ntest "$XCH_PRODUCT" = xch-tgz\ncat /etc/xch-tgz.conf\n')
     (folder / "smoke" / "folder.sh").write_text('ls "$XCH_INSTALL_DIR"\n')

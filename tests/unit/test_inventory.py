@@ -76,7 +76,7 @@ def test_empty_selection_is_an_error_naming_the_known_targets(tmp_path):
         ('[[target]]\nname = "a"\nhost = "h"\nhost_key_policy = "yolo"\n', "field 'host_key_policy' must be one of"),
         ('[[target]]\nname = "a"\nhost = "h"\n[[target]]\nname = "a"\nhost = "h2"\n', "target 'a': duplicate name"),
         ('[[target]]\nname = "a"\nhost = "h"\nlabels = "role=x"\n', "field 'labels' must be a table"),
-        ('[[target]]\nname = "a,b"\nhost = "h"\n', "must not contain ','"),
+        ('[[target]]\nname = "a,b"\nhost = "h"\n', "without ',', '='"),
         ('[targets]\nname = "a"\n', "unknown top-level key 'targets'"),
         ('[[target]\nname = "a"\n', "not valid TOML"),
     ],
@@ -150,3 +150,105 @@ def test_jump_cycles_are_input_errors(tmp_path):
     path = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\njump = "b"\n[[target]]\nname = "b"\nhost = "h"\njump = "a"\n')
     with pytest.raises(InputError, match="field 'jump' forms a cycle: a -> b -> a"):
         load_inventory([path], ssh_config_path=tmp_path / "none")
+
+
+# -- hostile inventories (issue 12): refused with file, target and field, never accepted ---------------
+
+@pytest.mark.parametrize("field", ["connect_timeout", "command_timeout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "+inf", "-inf", "1e308", "0", "-1", "0.0"])
+def test_timeouts_are_positive_finite_and_bounded(tmp_path, field, value):
+    path = write(tmp_path, f'[[target]]\nname = "a"\nhost = "h"\n{field} = {value}\n')
+    with pytest.raises(InputError) as err:
+        load_file(path, tmp_path / "none")
+    assert f"{path}: target 'a': field '{field}' must be a positive number of seconds up to" in err.value.message
+
+
+def test_timeouts_in_defaults_are_checked_too(tmp_path):
+    path = write(tmp_path, '[defaults]\ncommand_timeout = nan\n[[target]]\nname = "a"\nhost = "h"\n')
+    with pytest.raises(InputError, match="field 'command_timeout' must be a positive number of seconds"):
+        load_file(path, tmp_path / "none")
+
+
+@pytest.mark.parametrize("name", [".", "..", "a\\nb", "a\\n", "a\\u0000b", "a\\tb", "a\\\\b", "x" * 129, "\\u007f"])
+def test_names_that_cannot_be_a_log_folder_are_refused(tmp_path, name):
+    path = write(tmp_path, f'[[target]]\nname = "{name}"\nhost = "h"\n')
+    with pytest.raises(InputError) as err:
+        load_file(path, tmp_path / "none")
+    assert "field 'name'" in err.value.message and "names the target's log folder" in err.value.message
+    assert str(path) in err.value.message
+
+
+@pytest.mark.parametrize("field, value", [("host", "h\\n"), ("host", "h\\u0000x"), ("host", "-oProxyCommand=id"),
+                                          ("host", "two words"), ("user", "root\\n"), ("jump", "a\\u0000")])
+def test_hosts_and_users_with_control_characters_are_refused(tmp_path, field, value):
+    base = {"name": "a", "host": "h"}
+    base[field] = value
+    path = write(tmp_path, "[[target]]\n" + "".join(f'{k} = "{v}"\n' for k, v in base.items()))
+    with pytest.raises(InputError) as err:
+        load_file(path, tmp_path / "none")
+    assert f"target 'a': field '{field}' must be one word" in err.value.message
+
+
+def test_identity_file_with_nul_is_bad_input_not_a_crash(tmp_path):
+    path = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\nidentity_file = "k\\u0000ey"\n')
+    with pytest.raises(InputError, match="field 'identity_file' must be a path"):
+        load_file(path, tmp_path / "none")
+
+
+def test_jump_cycles_are_reported_with_the_duplicate_in_one_pass(tmp_path):
+    """A file with a duplicate name still has its other targets checked: every problem in one pass."""
+    path = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\njump = "b"\n'
+                           '[[target]]\nname = "b"\nhost = "h"\njump = "a"\n'
+                           '[[target]]\nname = "a"\nhost = "h2"\n'
+                           '[[target]]\nname = "c"\nhost = "h"\njump = "ghost"\n')
+    with pytest.raises(InputError) as err:
+        load_inventory([path], ssh_config_path=tmp_path / "none")
+    text = err.value.message
+    for expected in (f"{path}: target 'a': duplicate name (first defined as target #1)",
+                     f"{path}: target 'a': field 'jump' forms a cycle: a -> b -> a",
+                     f"{path}: target 'b': field 'jump' forms a cycle: b -> a -> b",
+                     f"{path}: target 'c': field 'jump' names unknown target 'ghost'"):
+        assert expected in text, text
+    assert text.startswith("4 problems in the inventory:")
+
+
+def test_problems_of_several_files_come_in_one_error(tmp_path):
+    a = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\nport = 0\n', "a.toml")
+    b = write(tmp_path, '[[target]\n', "b.toml")
+    c = write(tmp_path, '[[target]]\nname = "c"\nhost = "h"\njump = "a"\n', "c.toml")
+    with pytest.raises(InputError) as err:
+        load_inventory([a, b, c], ssh_config_path=tmp_path / "none")
+    text = err.value.message
+    assert f"{a}: target 'a': field 'port' must be between 1 and 65535" in text
+    assert f"{b}:1:9: not valid TOML" in text
+    assert f"{c}: target 'c': field 'jump' names unknown target 'a'" in text  # 'a' was refused
+
+
+def test_toml_syntax_error_gives_file_line_and_column(tmp_path):
+    path = write(tmp_path, '[[target]]\nname = "a"\nhost = h\n')
+    with pytest.raises(InputError, match=rf"  - {path}:3:8: not valid TOML: Invalid value"):
+        load_file(path, tmp_path / "none")
+
+
+def test_nesting_too_deep_is_bad_input_not_a_crash(tmp_path):
+    path = write(tmp_path, "[[target]]\nname = \"a\"\nhost = \"h\"\nlabels = " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_file(path, tmp_path / "none")
+
+
+def test_unusable_ssh_config_is_bad_input_naming_it(tmp_path):
+    config = tmp_path / "ssh_config"
+    config.write_text("Host kp\n  Port twenty-two\n")
+    path = write(tmp_path, '[[target]]\nname = "kp"\nhost = "kp"\n')
+    with pytest.raises(InputError, match=rf"{config}: Port 'twenty-two' for host 'kp' is not a port number"):
+        load_file(path, config)
+    config.write_text("Host kp\nProxyCommand\n")
+    with pytest.raises(InputError, match=rf"{config}: cannot read the ssh config"):
+        load_file(path, config)
+
+
+def test_identity_file_in_a_symlink_loop_is_bad_input(tmp_path):
+    (tmp_path / "loop").symlink_to("loop")
+    path = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\nidentity_file = "loop/key"\n')
+    with pytest.raises(InputError, match="target 'a': field 'identity_file': cannot resolve 'loop/key'"):
+        load_file(path, tmp_path / "none")

@@ -147,3 +147,27 @@ def test_compare_sides_reports_what_differs():
     check.normalise = ["arch"]
     assert compare_sides(check, Side("s", 0, "x86_64\n", ""), Side("d", 0, "aarch64\n", ""), {}, {})[0] == []
     assert compare_sides(check, Side("s", 2, "", ""), Side("d", 0, "", ""), {}, {})[0] == ["rc"]
+
+
+@pytest.mark.parametrize("where, text", [
+    ("", "timeout = nan\n"), ("", "timeout = inf\n"),
+    ("check 'A'", "[[check]]\nid = \"A\"\nrun = \"true\"\ntimeout = -1\n"),
+    ("check 'A'", "[[check]]\nid = \"A\"\nrun = \"true\"\ntimeout = nan\n"),
+])
+def test_parity_timeouts_are_positive_finite_and_bounded(tmp_path, where, text):
+    path = tmp_path / "p.toml"
+    path.write_text('source = "lab-x86"\n' + text + ("" if "[[check]]" in text else '[[check]]\nid = "A"\nrun = "true"\n'))
+    with pytest.raises(InputError) as info:
+        load_parity(path)
+    place = f"{where}: " if where else ""
+    assert f"{path}: {place}field 'timeout' must be a positive number of seconds up to 86400" in info.value.message
+
+
+def test_parity_ids_are_whole_names_and_text_is_bounded(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('source = "lab-x86"\n[[check]]\nid = "A\\n"\nrun = "true"\n'
+                    f'[[check]]\nid = "B"\nrun = "true"\nname = "{"n" * 300}"\n')
+    with pytest.raises(InputError) as info:
+        load_parity(path)
+    assert "check 'A\\n': field 'id' must be letters, digits" in info.value.message
+    assert "check 'B': field 'name' must be one line of at most 256 characters" in info.value.message

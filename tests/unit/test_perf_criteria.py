@@ -113,3 +113,17 @@ def test_check_outcome_prefers_mandatory_metrics():
 
 def test_default_criteria_object():
     assert Criteria().for_metric("service.availability").mandatory
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[metrics."cpu.x"]\nmin_ratio = nan\n', "field 'min_ratio' must be a non-negative finite number, got nan"),
+    ('[metrics."cpu.x"]\nmax = inf\n', "field 'max' must be a non-negative finite number, got inf"),
+    ("[measurement]\nmax_runs = 1000000000000\n", "[measurement]: field 'max_runs' must be int (like 12, at most 1,000,000)"),
+    ("[measurement]\ncv_threshold = nan\n", "[measurement]: field 'cv_threshold' must be float"),
+])
+def test_criteria_numbers_are_finite_and_bounded(tmp_path, text, expected):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_criteria(path)
+    assert f"{path}: " in info.value.message and expected in info.value.message

@@ -112,7 +112,7 @@ def test_extraction_failures_blame_the_output(tmp_path):
 
 
 def test_bad_service_table(tmp_path):
-    with pytest.raises(InputError, match=r"\[perf.service\] field 'probe'"):
+    with pytest.raises(InputError, match=r"\[perf.service\].probe: missing; expected the health-probe command"):
         load_service_config(write(tmp_path, '[perf.service]\nkill = "pkill x"\n'))
 
 
@@ -154,3 +154,18 @@ def test_proc_snapshots_to_readings():
     records = sampler.resource_metrics(r)
     cpu = next(m for m in records if m["name"] == "resource.cpu_util_pct")
     assert cpu["fluctuation"] == 0.0 and cpu["baseline"] is None and cpu["kind"] == "resource"
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("timeout", "inf", "field 'timeout' must be a positive number of seconds up to 604800, got inf"),
+    ("timeout", "nan", "field 'timeout' must be a positive number of seconds up to 604800, got nan"),
+    ("scale", "nan", "metrics[0]: field 'scale' must be a positive number, got nan"),
+    ("scale", "inf", "metrics[0]: field 'scale' must be a positive number, got inf"),
+])
+def test_workload_numbers_are_finite(tmp_path, field, value, expected):
+    workload = f'[[workloads]]\nname = "w"\ncommand = "true"\n{field + " = " + value if field == "timeout" else ""}\n'
+    metric = f'[[workloads.metrics]]\nname = "m"\nunit = "s"\ndirection = "lower"\nelapsed = true\n'
+    text = workload + metric + (f"{field} = {value}\n" if field == "scale" else "")
+    with pytest.raises(InputError) as info:
+        load_workloads(write(tmp_path, text))
+    assert expected in info.value.message
