@@ -17,7 +17,7 @@ from harness.facts import parsers
 from harness.transport.base import RunResult
 
 FACTS_TIMEOUT = 60.0
-SECTION_MARKER = re.compile(r"^@@XCH:(?P<name>[^@\r\n]+)@@\s*$")
+SECTION_MARKER = re.compile(r"@@XCH:(?P<name>[^@\r\n]+)@@\s*")  # fullmatch
 
 # Release files beyond os-release that carry the facts domestic distributions hide elsewhere
 # (Kylin SP level, UOS edition). Each one becomes a section named by its path.
@@ -106,7 +106,7 @@ def parse_sections(text: str) -> dict[str, str]:
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in str(text or "").splitlines():
-        match = SECTION_MARKER.match(line)
+        match = SECTION_MARKER.fullmatch(line)
         if match:
             name = match.group("name").strip()
             current = None if name in sections else sections.setdefault(name, [])

@@ -82,7 +82,7 @@ def _key_value_lines(text: str, sep: str) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------------------------
 # /etc/os-release and friends
 
-_OS_RELEASE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OS_RELEASE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # fullmatch
 
 
 def _unquote_shell(value: str) -> str:
@@ -114,7 +114,7 @@ def parse_os_release(text: str) -> dict[str, str]:
         key = key.strip()
         if key.startswith("export "):
             key = key[len("export "):].strip()
-        if not _OS_RELEASE_KEY.match(key):
+        if not _OS_RELEASE_KEY.fullmatch(key):
             continue
         result[key] = _unquote_shell(value)
     return result
@@ -601,7 +601,7 @@ def parse_glibc(text: str) -> str:
             continue
         if "musl" in line.lower():
             return ""
-        match = re.search(r"\b(\d+\.\d+(?:\.\d+)?)\s*$", line)
+        match = re.search(r"\b(\d+\.\d+(?:\.\d+)?)\s*\Z", line)
         if match and re.search(r"glibc|libc|ldd", line, re.I):
             return match.group(1)
         match = re.search(r"glibc\s+(\d+\.\d+)", line, re.I)
@@ -684,7 +684,7 @@ def parse_ascend_version_info(text: str) -> dict:
     """
     result: dict[str, str] = {}
     for key, value in _key_value_lines(text, "="):
-        if key and re.match(r"^[\w.\-]+$", key):
+        if key and re.fullmatch(r"[\w.\-]+", key):
             result.setdefault(key, value.strip().strip('"'))
     result["version"] = result.get("package_version") or result.get("Version") or result.get("version") or ""
     return result

@@ -28,9 +28,9 @@ from harness.scan.model import version_key
 WEIGHTS = {"packages": 40, "services": 20, "platform": 15, "cron": 10, "configs": 10, "modules": 5}
 ITEM_SCORE = {"ok": 1.0, "warning": 0.5, "blocker": 0.0}
 PLATFORM_PACKAGE = re.compile(
-    r"^(?:linux-(?:image|headers|modules|signed|kbuild|compiler)\S*|kernel(?:-core|-modules\S*|-devel|-headers)?|"
+    r"(?:linux-(?:image|headers|modules|signed|kbuild|compiler)\S*|kernel(?:-core|-modules\S*|-devel|-headers)?|"
     r"grub\S*|shim\S*|efibootmgr|intel-microcode|amd64-microcode|microcode_ctl|iucode-tool|libc6-(?:i386|amd64|x32)|"
-    r"lib32\S+|libx32\S+|gcc-multilib|g\+\+-multilib|\S+-(?:amd64|x86-64|x86_64|i386|arm64|aarch64))$")
+    r"lib32\S+|libx32\S+|gcc-multilib|g\+\+-multilib|\S+-(?:amd64|x86-64|x86_64|i386|arm64|aarch64))")  # fullmatch
 
 
 def _one(inventory: Inventory, selector: str, option: str) -> Target:
@@ -72,7 +72,7 @@ def _packages(result: dict[str, Any], src: Snapshot, dst: Snapshot, candidates: 
                                "comparable one to one; map them by hand / 包格式不同，无法逐一对照包名")
         return
     for name, info in sorted(src.packages.items()):
-        if PLATFORM_PACKAGE.match(name):
+        if PLATFORM_PACKAGE.fullmatch(name):
             area.add(name, "info", "platform package: the target has its own / 平台相关包，由目标系统自带",
                      source_version=info["version"], target_candidate="")
             continue

@@ -127,7 +127,7 @@ def parse_rc_links(text: str) -> list[str]:
     """`S01ssh` -> `ssh`: the SysV services started in the default runlevels."""
     names = set()
     for line in text.split():
-        match = re.match(r"^S\d{2}(.+)$", line.strip())
+        match = re.fullmatch(r"S\d{2}(.+)", line.strip())
         if match:
             names.add(match.group(1))
     return sorted(names)

@@ -29,7 +29,7 @@ def parse_apt_policy(text: str) -> dict[str, dict[str, str]]:
             continue
         if current is None:
             continue
-        match = re.match(r"^\s+(Installed|Candidate):\s*(.+)$", line)
+        match = re.fullmatch(r"\s+(Installed|Candidate):\s*(.+)", line)
         if match:
             value = match.group(2).strip()
             out[current][match.group(1).lower()] = "" if value == "(none)" else value

@@ -21,7 +21,7 @@ from typing import Any
 from harness.core import shell
 from harness.perf import stats
 
-WHOLE_DISK = re.compile(r"^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)$")
+WHOLE_DISK = re.compile(r"sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+")  # fullmatch
 
 _LOOP = r"""while :; do
 read up idle < /proc/uptime; echo "T $up"
@@ -107,7 +107,7 @@ def parse_snapshots(text: str) -> list[Snapshot]:
                 current.net_bytes += int(fields[0]) + int(fields[8])
         elif line.startswith("D "):
             parts = line.split()
-            if len(parts) >= 11 and WHOLE_DISK.match(parts[3]):
+            if len(parts) >= 11 and WHOLE_DISK.fullmatch(parts[3]):
                 current.disk_sectors += int(parts[6]) + int(parts[10])
                 complete[-1] = True
     # A block is complete when a later block started after it (the writer moved on).

@@ -20,12 +20,12 @@ from harness.core.errors import InputError
 from harness.whitelist import platforms as plat
 from harness.whitelist.schema import certificates, entries, platforms, product_versions, products, vendors
 
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # fullmatch
 
 
 def parse_date(text: str, option: str) -> str:
     """`2026-07-01` -> `2026-07-01T00:00:00Z`; anything else is bad input naming the option."""
-    if not DATE.match(text or ""):
+    if not DATE.fullmatch(text or ""):
         raise InputError(f"{option} {text!r}: expected a date as YYYY-MM-DD (e.g. 2026-07-01)")
     try:
         time.strptime(text, "%Y-%m-%d")
