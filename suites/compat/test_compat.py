@@ -31,6 +31,7 @@ from harness.core import arch as arches
 from harness.core import shell
 from harness.core.errors import InfraError, InputError
 from harness.product.lifecycle import describe_proc, tail
+from harness.product.lifecycle.unmet import resolution_failure, unmet_dependencies
 
 MANDATORY = "mandatory"
 OPTIONAL = "optional"
@@ -148,7 +149,12 @@ def test_dependencies_resolve(target, facts, state, evidence):
         planned = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("Inst ")]
         evidence["would_install"] = planned
         evidence["output"] = tail(result.stdout + result.stderr, 3000)
-        assert result.rc == 0, f"dependencies do not resolve on {target.name}: {tail(result.stderr or result.stdout, 800)}"
+        if result.rc != 0:
+            evidence["unmet"] = unmet_dependencies(f"{result.stdout}\n{result.stderr}")
+            # raised, not asserted: pytest's explanation of `assert result.rc == 0` would append the
+            # RunResult (and with it apt's last line) to the reason
+            raise AssertionError(f"dependencies do not resolve on {target.name}: "
+                                 f"{resolution_failure(result.stdout, result.stderr)}")
 
 
 @pytest.mark.check("COMPAT-INSTALL-001", level=MANDATORY)

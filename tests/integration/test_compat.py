@@ -162,6 +162,29 @@ def test_amd64_package_declared_for_aarch64(lab_inventory, tmp_path):
     assert done.json()["targets"][0]["verdict"] == "incompatible"
 
 
+def test_unresolvable_dependency_is_named_in_the_reason(lab_inventory, tmp_path):
+    """A real deb needing a libc6 that does not exist: the reason quotes apt's unmet-dependency line,
+    not its last line ("you have held broken packages")."""
+    deb = build_deb(tmp_path, "xch-unresolvable", {"/usr/share/xch-unresolvable/README": b"needs the future\n"},
+                    depends="libc6 (>= 99), xch-no-such-package")
+    folder = product_dir(tmp_path, "unresolvable", IDENTITY.format(name="unresolvable", arch="x86_64") + f"""
+[[artifacts]]
+arch = "x86_64"
+file = "{deb.name}"
+""", (deb,))
+    run_dir = tmp_path / "run"
+    done = certify(folder, "lab-x86", lab_inventory, run_dir)
+    assert done.rc == 1, done.stderr[-2000:]
+    deps = checks_of(done.json(), "lab-x86")["COMPAT-DEPS-001"]
+    assert deps["outcome"] == "failed", deps
+    assert "xch-unresolvable : Depends: libc6 (>= 99) but 2.36" in deps["reason"], deps["reason"]
+    assert "xch-unresolvable : Depends: xch-no-such-package but it is not installable" in deps["reason"]
+    assert "held broken packages" not in deps["reason"]
+    evidence = records(run_dir, "lab-x86")["COMPAT-DEPS-001"]["evidence"]
+    assert evidence["unmet"][0].startswith("xch-unresolvable : Depends: libc6 (>= 99)")
+    assert checks_of(done.json(), "lab-x86")["COMPAT-INSTALL-001"]["outcome"] == "skipped"
+
+
 def test_service_never_healthy_still_stops_and_uninstalls(lab_inventory, tmp_path):
     daemon = "/usr/lib/xch-sleepy/sleepy"
     deb = build_deb(tmp_path, "xch-sleepy", {daemon: HOST_SLEEP,
