@@ -39,8 +39,36 @@ def xch(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
+LEFTOVERS = "ls -d /tmp/xch-parity-redis.* /tmp/xch-compat-* 2>/dev/null; true"
+
+
+def redis_processes() -> list[list[str]]:
+    """redis-server processes on the host (the lab shares the host's PID namespace)."""
+    return [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if any("redis-server" in part for part in (p.info["cmdline"] or [])[:2])]
+
+
+def on_targets(lab_inventory, command: str) -> dict[str, str]:
+    inventory = load_inventory([lab_inventory])
+    out = {}
+    for name in ("lab-arm64", "lab-x86"):
+        conn = open_connection(inventory.get(name))
+        try:
+            out[name] = conn.run(command, timeout=60).stdout
+        finally:
+            conn.close()
+    return out
+
+
 @pytest.fixture(scope="module")
-def redis_certified(lab_inventory, tmp_path_factory):
+def leftovers_before(lab_inventory):
+    """Work folders and redis processes already there before the certification (an earlier, interrupted
+    run's), so the clean-up test judges this certification only, whatever the lab's history."""
+    return {name: set(out.split()) for name, out in on_targets(lab_inventory, LEFTOVERS).items()}, redis_processes()
+
+
+@pytest.fixture(scope="module")
+def redis_certified(lab_inventory, tmp_path_factory, leftovers_before):
     run_dir = tmp_path_factory.mktemp("certify") / "redis"
     done = xch("certify", str(REDIS), "--targets", "lab-arm64,lab-x86", "--inventory", str(lab_inventory),
                "--run-dir", str(run_dir), "--json")
@@ -145,19 +173,16 @@ def test_bundles_and_whitelist_see_every_suite(redis_certified, tmp_path):
     assert statuses == {"lab-arm64": "conditional", "lab-x86": "compatible"}, imported
 
 
-def test_nothing_of_the_product_is_left_on_the_targets(redis_certified, lab_inventory):
-    inventory = load_inventory([lab_inventory])
-    for name in ("lab-arm64", "lab-x86"):
-        conn = open_connection(inventory.get(name))
-        try:
-            left = conn.run("dpkg-query -W -f '${Package} ${db:Status-Status}\\n' redis-server redis-tools "
-                            "2>/dev/null; ls -d /tmp/xch-parity-redis.* /tmp/xch-compat-* 2>/dev/null; true", timeout=60)
-        finally:
-            conn.close()
-        assert " installed" not in left.stdout and "/tmp/xch-" not in left.stdout, f"{name}: {left.stdout}"
+def test_nothing_of_the_product_is_left_on_the_targets(redis_certified, lab_inventory, leftovers_before):
+    folders_before, processes_before = leftovers_before
+    packages = on_targets(lab_inventory, "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' redis-server "
+                                         "redis-tools 2>/dev/null; true")
+    for name, folders in on_targets(lab_inventory, LEFTOVERS).items():
+        assert " installed" not in packages[name], f"{name}: {packages[name]}"
+        new = set(folders.split()) - folders_before[name]
+        assert not new, f"{name}: work folders of this certification left behind: {sorted(new)}"
     # the lab shares the host's PID namespace: a redis-server left running on either target shows here
-    running = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
-               if any("redis-server" in part for part in (p.info["cmdline"] or [])[:2])]
+    running = [p for p in redis_processes() if p not in processes_before]
     assert not running, running
 
 

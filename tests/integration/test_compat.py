@@ -85,6 +85,23 @@ def lab_run(inventory: Path, target: str, command: str) -> str:
         conn.close()
 
 
+# What this module's test products leave on a target when a run is interrupted before its clean-up
+# (packages named xch-*, the vendor tarball's user and files, the leaky package's state). Removed
+# before the tests, so none of them depends on what an earlier run left on the lab.
+TEST_LEFTOVERS = (
+    "dpkg-query -W -f '${Package} ${db:Status-Status}\\n' 'xch-*' 2>/dev/null | awk '$2 != \"not-installed\" "
+    "{print $1}' | xargs -r env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y purge "
+    ">/dev/null; userdel xchtgz 2>/dev/null; rm -rf /opt/xch-tgz /etc/xch-tgz.conf /var/log/xch-tgz "
+    "/var/lib/xch-leaky; true"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leftovers_of_earlier_runs(lab_inventory):
+    for target in ("lab-arm64", "lab-x86"):
+        lab_run(lab_inventory, target, TEST_LEFTOVERS)
+
+
 def product_dir(tmp_path: Path, name: str, manifest: str, artifacts: tuple[Path, ...] = ()) -> Path:
     """A submission folder: the manifest, and copies of the artifacts it names (by file name:
     artifact files must lie inside the product folder)."""

@@ -89,9 +89,14 @@ def test_assessment_lab_x86_to_lab_arm64(lab_inventory, lab_x86, tmp_path):
     cron = next(c for c in result["cron"] if c["item"] == f"/etc/cron.d/{name}")
     assert f"/usr/bin/{name}" in cron["detail"]  # the program the job runs is missing on the target
     assert ("configs", f"/etc/{name}.conf") in warnings
+    # Every installed package of the source is judged, whatever earlier runs installed there (a fresh
+    # lab has ~140, a warm one more: perf tools); a Debian 12 system exists almost whole for arm64 too.
     packages = result["areas"]["packages"]
-    assert packages["ok"] > 150  # a Debian 12 base system: almost everything exists for arm64 too
-    assert next(p for p in result["packages"] if p["item"] == "bash")["status"] == "ok"
+    judged = packages["ok"] + packages["warning"] + packages["blocker"]
+    assert judged + packages["info"] == result["source"]["packages"] == len(result["packages"])
+    assert packages["ok"] >= 0.9 * judged, packages
+    status = {p["item"]: p["status"] for p in result["packages"]}
+    assert {status[n] for n in ("bash", "coreutils", "dpkg", "apt", "openssh-server", "python3")} == {"ok"}
     assert next(i for i in result["platform"] if i["item"] == "arch")["status"] == "info"
     assert next(i for i in result["platform"] if i["item"] == "glibc")["status"] == "ok"
     assert not result["ready"] and 0 < result["score"] < 100
