@@ -25,7 +25,7 @@ from harness.core import arch
 MAGIC = b"\x7fELF"
 UNPARSABLE = "unparsable"
 NON_ELF = "non-elf"  # a native-library name (.dll, .dylib) that is not ELF
-_GLIBC_RE = re.compile(r"^GLIBC_(\d+\.\d+(?:\.\d+)?)$")
+_GLIBC_RE = re.compile(r"GLIBC_(\d+\.\d+(?:\.\d+)?)")  # fullmatch
 
 
 def is_elf(head: bytes) -> bool:
@@ -81,7 +81,7 @@ def read_elf(stream: IO[bytes], path: str) -> ElfRecord:
             elif isinstance(section, GNUVerNeedSection):
                 for _verneed, auxes in section.iter_versions():
                     for aux in auxes:
-                        match = _GLIBC_RE.match(aux.name)
+                        match = _GLIBC_RE.fullmatch(aux.name)
                         if match:
                             floors.append(glibc_key(match.group(1)))
         if floors:

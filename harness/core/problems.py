@@ -15,9 +15,9 @@ the error as `InputError.problems`, so the CLI can print them as JSON without pa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from harness.core.errors import InputError
 
@@ -75,7 +75,7 @@ class Problems:
             message = message[:MESSAGE_CHARS] + f"… ({len(message):,} characters)"
         self.items.append(Problem(str(self.source if source is None else source), where, message))
 
-    def at(self, source: Path | str) -> "Problems":
+    def at(self, source: Path | str) -> Problems:
         """The same collector, with `source` as the file of the problems added through it (a loader
         that reads several files hands each file's parser its own view)."""
         view = Problems(self.subject, source)

@@ -248,25 +248,25 @@ def _metrics(raw: Any, where: str, problems: Problems) -> list[WorkloadMetric]:
         _strings(m, w, problems, {"unit": TEXT_CHARS, "description": TEXT_CHARS, "regex": PATH_CHARS,
                                   "json_path": PATH_CHARS})
         if not isinstance(m.get("unit"), str):
-            problems.add(w, f"field 'unit' must be a string such as \"req/s\" or \"s\"")
+            problems.add(w, "field 'unit' must be a string such as \"req/s\" or \"s\"")
         if m.get("direction") not in DIRECTIONS:
             problems.add(w, f"field 'direction' must be \"higher\" or \"lower\" (which is better), "
                             f"got {shown(m.get('direction'))}")
         sources = [k for k in ("regex", "json_path") if k in m] + (["elapsed"] if m.get("elapsed") is True else [])
         if "elapsed" in m and not isinstance(m["elapsed"], bool):
-            problems.add(w, f"field 'elapsed' must be true or false")
+            problems.add(w, "field 'elapsed' must be true or false")
         if len(sources) != 1:
             problems.add(w, f"needs exactly one of regex, json_path or elapsed = true, got {sources or 'none'}")
         if "regex" in m:
             if not isinstance(m["regex"], str):
-                problems.add(w, f"field 'regex' must be a string")
+                problems.add(w, "field 'regex' must be a string")
             else:
                 try:
                     re.compile(m["regex"])
                 except re.error as exc:
                     problems.add(w, f"field 'regex' is not a valid regular expression: {exc}")
         if "json_path" in m and (not isinstance(m["json_path"], str) or not m["json_path"].strip()):
-            problems.add(w, f"field 'json_path' must be a path such as \"end.sum_received.bits_per_second\"")
+            problems.add(w, "field 'json_path' must be a path such as \"end.sum_received.bits_per_second\"")
         scale = m.get("scale", 1.0)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
             problems.add(w, f"field 'scale' must be a positive number, got {shown(scale)}")

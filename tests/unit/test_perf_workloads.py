@@ -164,7 +164,7 @@ def test_proc_snapshots_to_readings():
 ])
 def test_workload_numbers_are_finite(tmp_path, field, value, expected):
     workload = f'[[workloads]]\nname = "w"\ncommand = "true"\n{field + " = " + value if field == "timeout" else ""}\n'
-    metric = f'[[workloads.metrics]]\nname = "m"\nunit = "s"\ndirection = "lower"\nelapsed = true\n'
+    metric = '[[workloads.metrics]]\nname = "m"\nunit = "s"\ndirection = "lower"\nelapsed = true\n'
     text = workload + metric + (f"{field} = {value}\n" if field == "scale" else "")
     with pytest.raises(InputError) as info:
         load_workloads(write(tmp_path, text))

@@ -62,10 +62,10 @@ def refused(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", ["../../outside.deb", "../outside.deb", "pkgs/../../outside.deb"])
 def test_artifact_path_climbing_out_is_refused(tmp_path, path):
-    folder = submission(tmp_path)
+    folder = submission(tmp_path, SAFE.replace('file = "pkgs/widget.deb"', f'file = "{path}"'))
     for outside in (tmp_path / "outside.deb", tmp_path / "vendor" / "outside.deb"):  # exist: not "no such file"
         outside.write_bytes(b"!<arch>\n")
-    found = refused(submission(tmp_path, SAFE.replace('file = "pkgs/widget.deb"', f'file = "{path}"')))
+    found = refused(folder)
     assert any(p.startswith("[[artifacts]][0].file: must be a file inside the product folder") for p in found), found
 
 
