@@ -8,6 +8,7 @@ table of the issue's note: each row is one hostile input and the phrase its erro
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,21 +16,8 @@ import pytest
 
 from harness.cli import main
 
-MANIFEST = """[product]
-vendor = "ACME"
-name = "Widget"
-version = "1.0"
-category = "tool"
-contact = "qa@acme.example"
-platforms = [{ arch = "x86_64", os = "debian", os_version = "12" }]
-
-[[artifacts]]
-arch = "x86_64"
-file = "pkgs/widget.deb"
-
-[lifecycle]
-service = "widget"
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "products"))
+import submissions  # noqa: E402
 
 # name -> (text replacements or an appended text, phrase the error must contain)
 MANIFESTS = {
@@ -45,7 +33,8 @@ MANIFESTS = {
     'id = "evil\\n"': ({'vendor = "ACME"': 'id = "evil\\n"\nvendor = "ACME"'}, "[product].id: control characters"),
     'apt = "redis-server\\n"': ({'file = "pkgs/widget.deb"': 'apt = "redis-server\\n"'}, "[[artifacts]][0].apt: control"),
     'service = "redis\\n"': ({'service = "widget"': 'service = "redis\\n"'}, "[lifecycle].service: control characters"),
-    'keep_users = ["redis\\n"]': ('keep_users = ["redis\\n"]\n', "[lifecycle].keep_users[0]: expected a user name"),
+    'keep_users = ["redis\\n"]': ({'keep_users = ["widget"]': 'keep_users = ["redis\\n"]'},
+                                  "[lifecycle].keep_users[0]: expected a user name"),
     'install_dir = "/"': ('install_dir = "/"\n', "[lifecycle].install_dir: expected the product's own folder"),
     'install_dir = "/etc"': ('install_dir = "/etc"\n', "[lifecycle].install_dir: expected the product's own folder"),
     'install_dir = "/usr/local/bin"': ('install_dir = "/usr/local/bin"\n', "[lifecycle].install_dir: expected"),
@@ -101,22 +90,14 @@ def xch(capsys, monkeypatch, tmp_path):
 
 
 def submission(tmp_path: Path, change) -> Path:
-    text = MANIFEST
+    text = submissions.SAFE
     if isinstance(change, dict):
         for old, new in change.items():
             assert old in text
             text = text.replace(old, new)
     else:
         text += change
-    (tmp_path / "outside.deb").write_bytes(b"!<arch>\n")
-    folder = tmp_path / "vendor" / "widget"
-    (folder / "pkgs").mkdir(parents=True)
-    (folder / "pkgs" / "widget.deb").write_bytes(b"!<arch>\n")
-    (folder / "pkgs" / "link.deb").symlink_to(tmp_path / "outside.deb")
-    (folder / "pkgs" / "loop.deb").symlink_to("loop.deb")
-    (tmp_path / "vendor" / "outside.deb").write_bytes(b"!<arch>\n")
-    (folder / "product.toml").write_bytes(text.encode("utf-8", "surrogateescape"))
-    return folder
+    return submissions.submission(tmp_path, text)
 
 
 def assert_clear_refusal(done: Done, phrase: str, file: Path) -> None:

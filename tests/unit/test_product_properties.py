@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import string
+import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +23,9 @@ from hypothesis import strategies as st
 from harness.core.errors import EXIT_BAD_INPUT, InputError
 from harness.lab.state import toml_key, toml_string
 from harness.product import Product, load_product
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "products"))
+import submissions  # noqa: E402
 
 # What `rm -rf install_dir` must never take with it (install_dir may not be any of these or above them).
 PRECIOUS = ["/", "/bin", "/boot", "/etc", "/etc/ssh", "/home", "/lib", "/lib64", "/opt", "/root", "/run", "/sbin",
@@ -53,7 +57,7 @@ hostile_text = st.one_of(
     names.map(lambda n: n + "\n"),
     names.map(lambda n: "\n" + n),
     st.sampled_from(["", " ", "a\x00b", "a\tb", "redis-server\n", "evil\r\n", "$(id)", "a; rm -rf /", "../../x.deb",
-                     "../outside.deb", "/etc/hostname", "link.deb", "loop.deb", "linked/w.deb", "pkgs/widget.deb", "pkgs/../..",
+                     "../outside.deb", "/etc/hostname", "pkgs/link.deb", "pkgs/loop.deb", "linked/w.deb", "pkgs/widget.deb", "pkgs/../..",
                      ".", "..", "/", "/etc", "/usr/local", "/usr/local/bin", "/opt", "/opt/acme", "/opt/acme/../..",
                      "/opt//acme", "/opt/acme/", "/srv/acme", "/var/lib", "http://x/\n", "http://127.0.0.1:80/h"]),
     st.builds(lambda ch, n: ch * n, st.sampled_from("xé/\n"), st.integers(250, 70_000)),
@@ -107,22 +111,6 @@ def manifest_with(changes: dict) -> dict:
     return data
 
 
-def folder_for(root: Path, text: str) -> Path:
-    """A submission with hostile neighbours: files outside it, and symlinks in it that lead there."""
-    (root / "outside.deb").write_bytes(b"!<arch>\n")
-    (root / "elsewhere").mkdir()
-    (root / "elsewhere" / "w.deb").write_bytes(b"!<arch>\n")
-    folder = root / "vendor" / "widget"
-    (folder / "pkgs").mkdir(parents=True)
-    (folder / "pkgs" / "widget.deb").write_bytes(b"!<arch>\n")
-    (folder / "link.deb").symlink_to(root / "outside.deb")
-    (folder / "linked").symlink_to(root / "elsewhere")
-    (folder / "loop.deb").symlink_to("loop.deb")
-    (root / "vendor" / "outside.deb").write_bytes(b"!<arch>\n")
-    (folder / "product.toml").write_text(text, encoding="utf-8")
-    return folder
-
-
 def single_line_values(product: Product) -> list[str]:
     life = product.lifecycle
     values = [product.id, product.vendor, product.name, product.version, product.category, product.contact,
@@ -158,7 +146,7 @@ def assert_promises_kept(product: Product, folder: Path) -> None:
 
 def load_or_refuse(text: str):
     with tempfile.TemporaryDirectory() as tmp:
-        folder = folder_for(Path(tmp), text)
+        folder = submissions.submission(Path(tmp), text)
         try:
             product = load_product(folder)
         except InputError as exc:
