@@ -192,6 +192,12 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def target_name_ok(name: str) -> bool:
+    """Whether `name` can be a target's name: one safe folder name (logs/<name>/) and one selector."""
+    return (name == name.strip() and name not in (".", "..") and not CONTROL_RE.search(name)
+            and not any(c in name for c in ",=/\\") and len(name) <= NAME_CHARS)
+
+
 def _check_values(where: str, data: dict[str, Any], problems: Problems) -> None:
     """Checks beyond types: ranges, enumerations, names that are safe as folder names and selectors."""
     port = data.get("port", 22)
@@ -212,13 +218,13 @@ def _check_values(where: str, data: dict[str, Any], problems: Problems) -> None:
                          f"characters, got {shown(value)}")
         elif not key.strip() or any(c in key for c in ",="):
             problems.add(where, f"label key {shown(key)} must not be empty or contain ',' or '=' (selectors use them)")
-    name = data.get("name", "")
-    if name and (name != name.strip() or name in (".", "..") or CONTROL_RE.search(name)
-                 or any(c in name for c in ",=/\\") or len(name) > NAME_CHARS):
-        problems.add(where, f"field 'name' {shown(name)} must be one line of at most {NAME_CHARS} characters, "
-                     "not '.' or '..', without ',', '=', '/', '\\' or surrounding spaces (it names the target's "
-                     "log folder and is matched by selectors)")
-    for key in ("host", "user", "jump"):
+    for key in ("name", "jump"):  # a jump names another target
+        name = data.get(key, "")
+        if name and not target_name_ok(name):
+            problems.add(where, f"field {key!r} {shown(name)} must be one line of at most {NAME_CHARS} characters, "
+                         "not '.' or '..', without ',', '=', '/', '\\' or surrounding spaces (it names the target's "
+                         "log folder and is matched by selectors)")
+    for key in ("host", "user"):
         value = data.get(key, "")
         if value and (CONTROL_RE.search(value) or any(c.isspace() for c in value) or value.startswith("-")
                       or too_long(value, TEXT_CHARS)):

@@ -179,7 +179,7 @@ def test_names_that_cannot_be_a_log_folder_are_refused(tmp_path, name):
 
 
 @pytest.mark.parametrize("field, value", [("host", "h\\n"), ("host", "h\\u0000x"), ("host", "-oProxyCommand=id"),
-                                          ("host", "two words"), ("user", "root\\n"), ("jump", "a\\u0000")])
+                                          ("host", "two words"), ("user", "root\\n")])
 def test_hosts_and_users_with_control_characters_are_refused(tmp_path, field, value):
     base = {"name": "a", "host": "h"}
     base[field] = value
@@ -252,3 +252,12 @@ def test_identity_file_in_a_symlink_loop_is_bad_input(tmp_path):
     path = write(tmp_path, '[[target]]\nname = "a"\nhost = "h"\nidentity_file = "loop/key"\n')
     with pytest.raises(InputError, match="target 'a': field 'identity_file': cannot resolve 'loop/key'"):
         load_file(path, tmp_path / "none")
+
+
+def test_a_jump_follows_the_rules_of_names(tmp_path):
+    path = write(tmp_path, '[[target]]\nname = "kp 01"\nhost = "h"\n[[target]]\nname = "b"\nhost = "h"\njump = "kp 01"\n'
+                           '[[target]]\nname = "c"\nhost = "h"\njump = "a\\u0000"\n')
+    with pytest.raises(InputError) as err:
+        load_inventory([path], ssh_config_path=tmp_path / "none")
+    assert err.value.message.startswith("1 problem in the inventory:")
+    assert "target 'c': field 'jump' 'a\\x00' must be one line" in err.value.message

@@ -133,10 +133,11 @@ def test_loaded_targets_have_safe_names_hosts_and_timeouts(entries):
             assert all(len(line) < len(str(path)) + 1500 for line in exc.message.splitlines())
             return
     for target in inventory.targets:
-        assert target.name not in (".", "..") and not CONTROL & set(target.name)
-        assert PurePosixPath("logs", target.name).parent == PurePosixPath("logs"), target.name
-        for word in (target.host, target.jump):
-            assert not CONTROL & set(word) and not any(c.isspace() for c in word) and not word.startswith("-")
+        for name in [target.name] + ([target.jump] if target.jump else []):
+            assert name not in (".", "..") and not CONTROL & set(name)
+            assert PurePosixPath("logs", name).parent == PurePosixPath("logs"), name
+        host = target.host
+        assert not CONTROL & set(host) and not any(c.isspace() for c in host) and not host.startswith("-")
         assert 0 < target.connect_timeout <= 3600 and 0 < target.command_timeout <= 7 * 86400
         assert math.isfinite(target.connect_timeout) and math.isfinite(target.command_timeout)
 
