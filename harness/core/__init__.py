@@ -6,4 +6,7 @@
 - shell.py    the one place that builds shell command text (argv lists, quoted)
 - paths.py    the project folder (targets/, products/, results/, whitelist/)
 - arch.py     the one table of architecture spellings (uname -m, Debian, RPM, ELF e_machine, wheel tags)
+- problems.py the one config-problem collector: every problem of an input file, "file: where: expected ...",
+              raised together as one InputError; the bounds on strings in input files
+- tomlfile.py the one TOML reader of input files (file:line:column syntax errors, size and nesting bounded)
 """
