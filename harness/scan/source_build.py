@@ -19,7 +19,7 @@ BUILD_NAMES = {"makefile", "gnumakefile", "makefile.am", "makefile.in", "cmakeli
                "build.gradle", "build.gradle.kts", "cargo.toml", "binding.gyp"}
 BUILD_SUFFIXES = {".mk", ".mak", ".cmake", ".pro", ".pri", ".bzl", ".gyp", ".gypi", ".m4"}
 CONFIG_SCRIPTS = {"config.guess", "config.sub"}
-TRAILING_COMMENT = re.compile(r"(?:^|\s)#(?![\w(]).*\Z")  # make/cmake/meson comments; not `$(#)` or `#include`
+TRAILING_COMMENT = re.compile(r"(?:^|\s)#(?![\w(]).*$")  # make/cmake/meson comments; not `$(#)` or `#include`
 
 X86_FLAG = re.compile(
     r"(?<![\w-])-m(?:no-)?(?:sse[\w.]*|ssse3|avx[\w.]*|mmx|3dnow|fma4?|bmi2?|popcnt|lzcnt|aes|pclmul|f16c|sha|"

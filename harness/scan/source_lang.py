@@ -31,16 +31,16 @@ FIRST_AARCH64_WHEEL = {
     "pillow": "7.2.0",
     "psycopg2-binary": "2.9",
 }
-REQUIREMENT_FILE = re.compile(r"(?:requirements|constraints)[\w.-]*\.(?:txt|in)", re.I)  # fullmatch
+REQUIREMENT_FILE = re.compile(r"^(?:requirements|constraints)[\w.-]*\.(?:txt|in)$", re.I)
 REQUIREMENT_LINE = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~]=?=?\s*[\w.*+!-]+\s*,?\s*)+)")
 QUOTED_REQUIREMENT = re.compile(r"[\"'](?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~]=?=?\s*[\w.*+!-]+\s*,?\s*)+)[\"']")
-WHEEL_NAME = re.compile(r"(?P<dist>[^-]+)-(?P<ver>[^-]+)(?:-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl")  # fullmatch
+WHEEL_NAME = re.compile(r"^(?P<dist>[^-]+)-(?P<ver>[^-]+)(?:-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
 JAVA_ARCHIVES = {".jar", ".war", ".ear", ".aar"}
 NATIVE_SUFFIXES = (".so", ".jnilib")
 
 
 def is_requirements_file(path: Path) -> bool:
-    return bool(REQUIREMENT_FILE.fullmatch(path.name)) or path.name in ("setup.cfg", "pyproject.toml", "Pipfile")
+    return bool(REQUIREMENT_FILE.match(path.name)) or path.name in ("setup.cfg", "pyproject.toml", "Pipfile")
 
 
 def _highest_allowed(spec: str, first: Version) -> Version | None:
@@ -64,7 +64,7 @@ def _highest_allowed(spec: str, first: Version) -> Version | None:
 
 def scan_requirements(display: str, path: Path, text: str) -> list[Finding]:
     findings = []
-    pattern = REQUIREMENT_LINE if REQUIREMENT_FILE.fullmatch(path.name) else QUOTED_REQUIREMENT
+    pattern = REQUIREMENT_LINE if REQUIREMENT_FILE.match(path.name) else QUOTED_REQUIREMENT
     for number, line in enumerate(text.split("\n"), start=1):
         if line.lstrip().startswith("#"):
             continue
@@ -86,7 +86,7 @@ def scan_requirements(display: str, path: Path, text: str) -> list[Finding]:
 
 def scan_wheel_name(display: str, path: Path) -> list[Finding]:
     """A platform wheel built for x86 only: blocker unless an aarch64 wheel of the same release is next to it."""
-    match = WHEEL_NAME.fullmatch(path.name)
+    match = WHEEL_NAME.match(path.name)
     if not match or not re.search(r"x86_64|amd64|i686|win32", match.group("plat")):
         return []
     prefix = f"{match.group('dist')}-{match.group('ver')}-"
