@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from harness.facts import parsers
+from harness.facts import parsers, system
 from harness.transport.base import RunResult
 
 FACTS_TIMEOUT = 60.0
@@ -85,6 +85,57 @@ if have nvidia-smi; then
   s nvidia-smi
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
 fi
+if have systemd-detect-virt; then s virt; systemd-detect-virt 2>/dev/null; fi
+s virt_hints
+[ -d /sys/firmware/qemu_fw_cfg ] && echo qemu_fw_cfg
+grep -qs kvm-clock /sys/devices/system/clocksource/clocksource0/available_clocksource && echo kvm_clock
+s dmi
+for f in __DMI_FIELDS__; do
+  [ -r "/sys/class/dmi/id/$f" ] && printf '%s=%s\n' "$f" "$(cat "/sys/class/dmi/id/$f" 2>/dev/null)"
+done
+s firmware
+if [ -d /sys/firmware/efi ]; then echo uefi; elif [ -d /sys/firmware/devicetree/base ] && [ ! -d /sys/firmware/acpi ]; then echo devicetree; else echo bios; fi
+s pci
+for d in /sys/bus/pci/devices/*; do
+  [ -r "$d/vendor" ] || continue
+  drv=-; ver=-
+  if [ -L "$d/driver" ]; then
+    drv=$(readlink "$d/driver" 2>/dev/null); drv=${drv##*/}
+    m=$(readlink "$d/driver/module" 2>/dev/null); m=${m##*/}
+    [ -n "$m" ] && [ -r "/sys/module/$m/version" ] && ver=$(cat "/sys/module/$m/version" 2>/dev/null)
+  fi
+  printf '%s %s %s %s %s %s %s %s\n' "${d##*/}" "$(cat "$d/vendor")" "$(cat "$d/device")" \
+    "$(cat "$d/subsystem_vendor" 2>/dev/null || echo -)" "$(cat "$d/subsystem_device" 2>/dev/null || echo -)" \
+    "$(cat "$d/class")" "$(echo "$drv" | tr ' ' '_')" "${ver:--}"
+done
+if have lspci; then s lspci; lspci -nnk 2>/dev/null; fi
+s block
+for d in /sys/block/*; do
+  n=${d##*/}; case "$n" in loop*|ram*|zram*) continue ;; esac
+  model=$(cat "$d/device/model" 2>/dev/null | tr -s ' ' '_'); serial=$(cat "$d/serial" 2>/dev/null || cat "$d/device/serial" 2>/dev/null)
+  printf '%s %s %s %s\n' "$n" "$(cat "$d/size" 2>/dev/null || echo 0)" "${serial:--}" "${model:--}"
+done
+s net
+for d in /sys/class/net/*; do
+  n=${d##*/}; [ "$n" = lo ] && continue
+  drv=-; [ -L "$d/device/driver" ] && { drv=$(readlink "$d/device/driver"); drv=${drv##*/}; }
+  printf '%s %s %s\n' "$n" "$drv" "$(cat "$d/address" 2>/dev/null || echo -)"
+done
+s watchdog
+for d in /sys/class/watchdog/watchdog*; do
+  [ -d "$d" ] && printf '%s %s\n' "${d##*/}" "$(cat "$d/identity" 2>/dev/null || echo -)"
+done
+s kernel_cmdline; cat /proc/cmdline 2>/dev/null
+s tainted; cat /proc/sys/kernel/tainted 2>/dev/null
+s modules; cut -d' ' -f1 /proc/modules 2>/dev/null
+s crashkernel; cat /sys/kernel/kexec_crash_size 2>/dev/null
+s kernel_config
+f=/boot/config-$(uname -r)
+if [ -r "$f" ]; then
+  echo "source=$f"; have sha256sum && echo "sha256=$(sha256sum < "$f")"; grep -E '^(__KCONFIG__)=' "$f"
+elif [ -r /proc/config.gz ] && have zcat; then
+  echo "source=/proc/config.gz"; zcat /proc/config.gz | grep -E '^(__KCONFIG__)='
+fi
 uid=$(id -u 2>/dev/null)
 s uid; echo "$uid"
 s sudo
@@ -92,7 +143,9 @@ if [ "$uid" = 0 ]; then echo root
 elif have sudo; then if sudo -n true >/dev/null 2>&1; then echo passwordless; else echo present; fi
 else echo absent; fi
 s end
-""".replace("__EXTRA_FILES__", " ".join(EXTRA_RELEASE_FILES)).lstrip("\n")
+""".replace("__EXTRA_FILES__", " ".join(EXTRA_RELEASE_FILES)).replace(
+    "__DMI_FIELDS__", " ".join(system.DMI_FIELDS)).replace(
+    "__KCONFIG__", "|".join(system.KERNEL_CONFIG_OPTIONS)).lstrip("\n")
 
 
 def parse_sections(text: str) -> dict[str, str]:
@@ -230,7 +283,27 @@ def _empty_facts() -> dict:
         "os_id": "", "os_name": "", "os_version": "", "os_sp": "", "os_edition": "", "os_like": [],
         "os_product": "", "os_pretty_name": "",
         "glibc": "", "pkg_manager": "", "accelerators": [], "is_root": False, "sudo": "",
-        "emulation": "",  # "qemu-user" when an ARM userland runs emulated on an x86 host (the lab)
+        "emulation": "",  # "qemu-user" (a chroot's userland emulated) or "tcg" (a full-system VM emulated)
+        "virtualization": "", "hypervisor_accel": "",
+        "system_vendor": "", "system_model": "", "system_version": "", "system_serial": "", "system_sku": "",
+        "system_family": "", "board_vendor": "", "board_model": "", "board_serial": "", "chassis_serial": "",
+        "bios_vendor": "", "bios_version": "", "bios_date": "", "firmware": "",
+        "pci_devices": [], "block_devices": [], "nics": [], "watchdogs": [],
+        "kernel_cmdline": "", "kernel_tainted": None, "kernel_taint_flags": [], "kernel_modules": [],
+        "crashkernel_bytes": None, "kernel_config": {},
+    }
+
+
+def _machine_facts(sections: dict[str, str], cpu_flags: list[str]) -> dict:
+    """What lies beneath the OS: virtualisation, SMBIOS identity, devices, kernel (see harness.facts.system)."""
+    return {
+        **system.virtualization(sections.get("virt", ""), sections.get("virt_hints", ""), cpu_flags),
+        **system.dmi_facts(sections.get("dmi", ""), sections.get("firmware", "")),
+        "pci_devices": system.pci_devices(sections.get("pci", ""), sections.get("lspci", "")),
+        "block_devices": system.parse_lines_table(sections.get("block", ""), ("name", "sectors", "serial", "model")),
+        "nics": system.parse_lines_table(sections.get("net", ""), ("name", "driver", "mac")),
+        "watchdogs": system.parse_lines_table(sections.get("watchdog", ""), ("name", "identity")),
+        **system.kernel_facts(sections),
     }
 
 
@@ -248,7 +321,9 @@ def facts_from_sections(sections: dict[str, str]) -> dict:
     Keys: arch, kernel, hostname, cpu_vendor, cpu_model, cpu_family, cpu_implementer, cpu_part,
     cpu_bios_model, midr, sockets, cores, numa_nodes, mem_total_mb, page_size, os_id, os_name,
     os_version, os_sp, os_edition, os_like, os_product, os_pretty_name, glibc, pkg_manager,
-    accelerators, is_root, sudo, emulation.
+    accelerators, is_root, sudo, emulation; the machine beneath (harness.facts.system): virtualization,
+    hypervisor_accel, system_*/board_*/bios_*/firmware, pci_devices, block_devices, nics, watchdogs,
+    kernel_cmdline, kernel_tainted, kernel_taint_flags, kernel_modules, crashkernel_bytes, kernel_config.
     """
     sections = {str(k): str(v) for k, v in dict(sections or {}).items()} if isinstance(sections, dict) else {}
     facts = _empty_facts()
@@ -268,6 +343,10 @@ def facts_from_sections(sections: dict[str, str]) -> dict:
     facts.update(_safe(lambda: _cpu_facts(sections, arch)))
     facts.update(_safe(lambda: _os_facts(sections)))
     facts.update(_safe(lambda: {"accelerators": _accelerators(sections)}))
+    flags = str(parsers.parse_cpuinfo(sections.get("cpuinfo", "")).get("flags") or "").split()
+    facts.update(_safe(lambda: _machine_facts(sections, flags)))
+    if not facts["emulation"] and facts["hypervisor_accel"] == "tcg":
+        facts["emulation"] = "tcg"
     return facts
 
 

@@ -17,6 +17,7 @@ from harness.core.storage import atomic_write
 from harness.lab.host import (
     _terminate,
     check_port_free,
+    ensure_apt_sources,
     ensure_binfmt,
     ensure_mounts,
     mounts_under,
@@ -85,6 +86,8 @@ def _bring_up(target: LabTarget, root: Path, pubkey: str, binfmt: dict | None,
     provide_interpreter(root, binfmt)
     mounted = ensure_mounts(root, progress)
     prepare_root(root, pubkey, debian=target.source == "debootstrap")
+    if target.source == "debootstrap":
+        ensure_apt_sources(root, progress)
     pid = running_sshd(root)
     if pid is not None and ssh_answering(target.host, target.port):
         return "already running", pid, mounted

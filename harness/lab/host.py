@@ -19,7 +19,8 @@ from pathlib import Path
 
 from harness.core.errors import LabError
 from harness.core.storage import atomic_write
-from harness.lab.state import Progress, host_arch
+from harness.lab.aptsources import IMAGE_SOURCES_FILE, IMAGE_SOURCES_LIST_NOTE, image_sources
+from harness.lab.state import DEBIAN_SUITE, Progress, host_arch
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
@@ -347,3 +348,28 @@ def prepare_root(root: Path, pubkey: str, debian: bool) -> None:
         _write_in_root(root, "/usr/sbin/policy-rc.d", policy, 0o755)
     authorize_key(root, pubkey)
     unlock_root_for_pubkey(root)
+
+
+def ensure_apt_sources(root: Path, progress: Progress, sources: str | None = None) -> bool:
+    """Give a Debian image the controller's release/updates/security suites; `apt-get update` when they changed.
+
+    Runs on every `xch lab up`, so images built before the suites were configured get them too.
+    Returns True when the sources changed (and the package lists were refreshed).
+    """
+    text = image_sources(DEBIAN_SUITE) if sources is None else sources
+    target = root / IMAGE_SOURCES_FILE.lstrip("/")
+    legacy = root / "etc" / "apt" / "sources.list"
+    current = target.read_text() if target.is_file() and not target.is_symlink() else None
+    legacy_text = legacy.read_text() if legacy.is_file() and not legacy.is_symlink() else ""
+    if current == text and legacy_text in ("", IMAGE_SOURCES_LIST_NOTE):
+        return False
+    _write_in_root(root, IMAGE_SOURCES_FILE, text)
+    if legacy.exists() or legacy.is_symlink():
+        _write_in_root(root, "/etc/apt/sources.list", IMAGE_SOURCES_LIST_NOTE)  # debootstrap's one line
+    progress(f"{root.name}: apt sources set to release, updates and security; running apt-get update...")
+    try:
+        run_cmd(["chroot", str(root), "apt-get", "-q", "update"], f"apt-get update in {root}", timeout=900)
+    except LabError:
+        target.unlink(missing_ok=True)  # so the next `xch lab up` tries again
+        raise
+    return True

@@ -126,9 +126,10 @@ def toml_key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
 
 
-def render_inventory(targets: list[LabTarget], identity_file: Path, known_hosts: Path) -> str:
+def render_inventory(targets: list[LabTarget], identity_file: Path, known_hosts: Path,
+                     header: str = INVENTORY_HEADER) -> str:
     """The `targets/lab.toml` text the inventory loader reads (one [[target]] per lab machine)."""
-    lines = [INVENTORY_HEADER]
+    lines = [header]
     for t in targets:
         labels = ", ".join(f"{toml_key(k)} = {toml_string(v)}" for k, v in t.labels.items())
         lines += [
