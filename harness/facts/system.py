@@ -148,7 +148,7 @@ def parse_lines_table(text: str, keys: tuple[str, ...]) -> list[dict[str, str]]:
         fields = line.split(None, len(keys) - 1)
         if len(fields) < len(keys):
             continue
-        rows.append({k: ("" if v == "-" else v) for k, v in zip(keys, fields)})
+        rows.append({k: ("" if v == "-" else v) for k, v in zip(keys, fields, strict=True)})
     return rows
 
 

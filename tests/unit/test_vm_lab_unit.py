@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.errors import LabError
 from harness.lab import aptsources
 from harness.lab.host import ensure_apt_sources
+from harness.lab.state import LabTarget, render_inventory
 from harness.lab.vm import initramfs, kvm, qemu, spec
 from harness.lab.vm.control import INVENTORY_HEADER, select_specs
-from harness.lab.state import LabTarget, render_inventory
-from harness.core.errors import LabError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

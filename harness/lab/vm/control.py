@@ -24,15 +24,15 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from harness.core.errors import LabError
 from harness.core.locks import folder_lock
 from harness.core.storage import atomic_write
 from harness.lab.host import _proc_cmdline, _terminate, check_port_free, require_root
-from harness.lab.sshd import ensure_client_key, wait_for_banner, ssh_answering
+from harness.lab.sshd import ensure_client_key, ssh_answering, wait_for_banner
 from harness.lab.state import LabTarget, Progress, _stderr_progress, host_arch, lab_dir, render_inventory
 from harness.lab.vm import qemu
 from harness.lab.vm.image import build_vm_image, read_image_info, remove_image
@@ -284,10 +284,10 @@ def vm_up(project_dir: Path, names: list[str] | None = None, progress: Callable[
             qemu.qemu_binary(spec)
             qemu.firmware_file(spec)
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-            infos = list(pool.map(lambda s: _ensure_image(s, pubkey, progress), specs))
+            list(pool.map(lambda s: _ensure_image(s, pubkey, progress), specs))
         state = load_vm_state()
         to_boot, results = [], []
-        for spec, info in zip(specs, infos):
+        for spec in specs:
             pid = running_pid(spec)
             if fresh and pid is not None:
                 _stop(spec, graceful=False)
@@ -313,7 +313,7 @@ def vm_up(project_dir: Path, names: list[str] | None = None, progress: Callable[
         if errors:
             raise errors[0]
         rows = []
-        for spec, result in zip(specs, results):
+        for spec, result in zip(specs, results, strict=True):
             entry = state["vms"].get(spec.name, {})
             rows.append({"name": spec.name, "arch": spec.arch, "host": spec.host, "port": spec.port,
                          "accel": entry.get("accel", ""), "cpu": entry.get("cpu", ""), **result})
