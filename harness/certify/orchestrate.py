@@ -106,7 +106,7 @@ def certify(request: CertifyRequest) -> CertifyResult:
     inventory = load_inventory([Path(f) for f in inventory_files] or None, project_dir())
     selected = inventory.select(request.targets or "*")
     suite_plan = plan(product, inventory, request.suites, request.baseline, request.perf_criteria,
-                      request.perf_baseline or "stored")
+                      request.perf_baseline or "stored", selected)
     _fetch_up_front(product)
     if request.resume:
         run_dir = request.active_run_dir = Path(request.resume).resolve()

@@ -41,10 +41,11 @@ class SuitePlan:
 
 
 def plan(product: Product, inventory: Inventory, requested: list[str] | None, baseline: str | None,
-         perf_criteria: str | None, perf_baseline: str = "stored") -> SuitePlan:
+         perf_criteria: str | None, perf_baseline: str = "stored", selected: list[Target] | None = None) -> SuitePlan:
     """The suites to run (`requested` overrides the manifest's [certify] suites) and the baseline.
 
-    Without --baseline, a `role=baseline` target is used when the inventory has exactly one.
+    Without --baseline, a `role=baseline` target is used when the inventory has exactly one, or when
+    exactly one of the selected targets has that role (the chroot lab and the VM lab each have one).
     """
     suites = product.certify_suites if requested is None else requested
     for name in suites:
@@ -62,6 +63,9 @@ def plan(product: Product, inventory: Inventory, requested: list[str] | None, ba
             found = inventory.select("role=baseline")
         except XchError:
             found = []
+        if len(found) > 1 and selected:
+            names = {t.name for t in selected}
+            found = [t for t in found if t.name in names]
         chosen = found[0] if len(found) == 1 else None
     notes = []
     if "migration" in suites and product.parity_file is None:

@@ -7,7 +7,9 @@ The work is harness.certify.orchestrate; this module parses the command line and
 a verdict per target, a check x target table, the problems, the performance table.
 
 On the built-in chroot lab, certify serially (no -n): the lab targets share the host's network
-namespace, so two targets cannot run the same service port at once.
+namespace, so two targets cannot run the same service port at once. The lab's VMs (`xch lab up --vm`)
+each have their own network stack: `-n 2` and `--perf-baseline live` are safe there, and `--fresh`
+returns every selected VM to its base image first, so residue checks see only this product.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="finish an interrupted certification: compat again on targets it did not finish, "
                         "each suite where it did not run to the end")
     p.add_argument("-n", dest="workers", type=int, default=None, metavar="N",
-                   help="parallel workers for the compat suite, one target each (not on the built-in lab: shared network)")
+                   help="parallel workers for the compat suite, one target each (safe on lab VMs; not on the "
+                        "chroot lab, whose targets share the host network)")
+    p.add_argument("--fresh", action="store_true",
+                   help="first return every selected lab VM to its base image (`xch lab reset`), so nothing an "
+                        "earlier product left is there")
     p.add_argument("--suites", metavar="LIST", default=None,
                    help="suites after compat: perf,migration or none (default: the product's [certify] suites)")
     p.add_argument("--baseline", metavar="SEL", default=None,
@@ -50,6 +56,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
     removed) and `--resume RUN_DIR` finishes what was left."""
     from harness.certify.orchestrate import CertifyRequest, certify
 
+    _prepare_lab(args)
     request = CertifyRequest(
         product=args.product, targets=args.targets, inventory=args.inventory or [],
         run_dir=Path(args.run_dir) if args.run_dir else None, resume=Path(args.resume) if args.resume else None,
@@ -75,6 +82,37 @@ def cmd_certify(args: argparse.Namespace) -> int:
                 sub_runs=result.sub_runs, resumed=bool(args.resume))
     emit(args, data, lambda: _certify_text(data))
     return result.exit_code
+
+
+def _prepare_lab(args: argparse.Namespace) -> None:
+    """--fresh: reset the selected lab VMs; -n on chroot-lab targets: warn (they share the host network)."""
+    if not args.fresh and not (args.workers or 0) > 1:
+        return
+    from harness.cli.util import load_selected_inventory
+    from harness.core.errors import InputError
+
+    selected = load_selected_inventory(args).select(args.targets or "*")
+    chroot = [t.name for t in selected if t.labels.get("lab") == "true"]
+    if (args.workers or 0) > 1 and chroot:
+        print(f"xch certify: warning: {', '.join(chroot)} belong to the chroot lab, whose targets share the host "
+              "network: two of them cannot hold the same port at once; certify them without -n "
+              "(the lab VMs of `xch lab up --vm` have their own networks)", file=sys.stderr)
+    if not args.fresh:
+        return
+    if args.resume:
+        raise InputError("--fresh cannot be combined with --resume: a reset would drop what the run being resumed "
+                         "left on its targets")
+    from harness.core.paths import project_dir
+    from harness.lab.vm import is_vm_name, vm_reset
+
+    vms = [t.name for t in selected if t.labels.get("kind") == "vm" and is_vm_name(t.name)]
+    others = [t.name for t in selected if t.name not in vms]
+    if others:
+        print(f"xch certify: --fresh: {', '.join(others)} {'is' if len(others) == 1 else 'are'} not a lab VM and "
+              "cannot be reset; certified as found", file=sys.stderr)
+    if vms:
+        print(f"xch certify: --fresh: resetting {', '.join(vms)} to their base images...", file=sys.stderr)
+        vm_reset(project_dir(), vms)
 
 
 def _interrupt(signum: int, frame: object) -> None:

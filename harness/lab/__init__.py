@@ -33,10 +33,12 @@ Modules (the package reads in the order a lab comes up):
 - host.py     what is done to the host: mounts, binfmt_misc, processes and ports, files written inside images
 - images.py   building images (debootstrap) and unpacking extra rootfs tarballs, with their checks
 - sshd.py     each target's chrooted sshd: keys, command line, start, liveness
-- control.py  `lab_up`, `lab_status`, `lab_down`, the three verbs the CLI calls
+- aptsources.py the apt suites every Debian lab image gets (release, updates, security), from the controller's
+- control.py  `lab_up`, `lab_status`, `lab_down`, `lab_rm`, `lab_rebuild`, the verbs the CLI calls
+- vm/         the system lab: full-system VMs under qemu-system (own kernel, systemd, devices, network)
 """
 
-from harness.lab.control import lab_down, lab_status, lab_up
+from harness.lab.control import lab_down, lab_rebuild, lab_rm, lab_status, lab_up
 from harness.lab.state import LabTarget, RootfsSpec, lab_dir
 
-__all__ = ["LabTarget", "RootfsSpec", "lab_dir", "lab_down", "lab_status", "lab_up"]
+__all__ = ["LabTarget", "RootfsSpec", "lab_dir", "lab_down", "lab_rebuild", "lab_rm", "lab_status", "lab_up"]

@@ -165,6 +165,69 @@ def lab_status(project_dir: Path) -> list[dict]:
     return rows
 
 
+def _stop_target(target: LabTarget, root: Path, state: dict) -> list[str]:
+    """Stop a target's sshd and everything else running inside its image."""
+    actions: list[str] = []
+    if not root.is_dir():
+        return actions
+    pid = running_sshd(root)
+    if pid is not None:
+        _terminate([pid])
+        actions.append(f"stopped sshd of {target.name} (pid {pid})")
+    others = pids_in_root(root)
+    if others:
+        _terminate(others)
+        actions.append(f"stopped {len(others)} other process(es) inside {target.name}")
+    if target.name in state["targets"]:
+        state["targets"][target.name]["pid"] = None
+    return actions
+
+
+def lab_rm(project_dir: Path, name: str, progress: Callable[[str], None] | None = None,
+           forget: bool = True) -> list[str]:
+    """Stop one chroot target, unmount what it had mounted, delete its image, and (forget=True) drop
+    an extra rootfs from the lab's state; targets/lab.toml then lists only targets whose image exists.
+
+    A built-in target (lab-arm64, lab-x86) is built again by the next `xch lab up`.
+    """
+    progress = progress or _stderr_progress
+    require_root()
+    base = lab_dir()
+    with _locked(base):
+        state_path = base / "state.json"
+        state = load_state(state_path)
+        targets = all_targets(state)
+        target = next((t for t in targets if t.name == name), None)
+        if target is None:
+            raise LabError(f"no lab target called {name!r} (the lab has {', '.join(t.name for t in targets)})")
+        root = base / "images" / target.image
+        actions = _stop_target(target, root, state)
+        actions += unmount_all_under(root, progress)
+        if mounts_under(root):
+            raise LabError(f"{root} still has mounts under it ({', '.join(mounts_under(root))}); unmount them first")
+        if root.exists():
+            shutil.rmtree(root)
+            actions.append(f"removed image {root}")
+        state["targets"].pop(name, None)
+        if forget and target.source != "debootstrap":
+            state["extras"] = [r for r in state["extras"] if r["name"] != target.image]
+            actions.append(f"forgot the extra rootfs {name}")
+        save_state(state_path, state)
+        inventory = Path(project_dir) / "targets" / "lab.toml"
+        if inventory.exists():
+            built = [t for t in all_targets(state) if (base / "images" / t.image).is_dir()]
+            atomic_write(inventory, render_inventory(built, base / "id_ed25519", base / "known_hosts"), 0o644)
+    for line in actions:
+        progress(line)
+    return actions
+
+
+def lab_rebuild(project_dir: Path, name: str, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Delete one chroot target's image (keeping an extra's tarball in the state) and bring the lab up again."""
+    lab_rm(project_dir, name, progress, forget=False)
+    return lab_up(project_dir, progress=progress)
+
+
 def lab_down(project_dir: Path, progress: Callable[[str], None] | None = None) -> list[str]:
     """Stop every lab sshd (and anything else running inside a lab chroot), unmount everything
     under the lab dir, and remove targets/lab.toml (it would point at dead targets)."""
@@ -178,19 +241,7 @@ def lab_down(project_dir: Path, progress: Callable[[str], None] | None = None) -
         state_path = base / "state.json"
         state = load_state(state_path)
         for t in all_targets(state):
-            root = base / "images" / t.image
-            if not root.is_dir():
-                continue
-            pid = running_sshd(root)
-            if pid is not None:
-                _terminate([pid])
-                actions.append(f"stopped sshd of {t.name} (pid {pid})")
-            others = pids_in_root(root)
-            if others:
-                _terminate(others)
-                actions.append(f"stopped {len(others)} other process(es) inside {t.name}")
-            if t.name in state["targets"]:
-                state["targets"][t.name]["pid"] = None
+            actions += _stop_target(t, base / "images" / t.image, state)
         actions += unmount_all_under(base, progress)
         for t in state["targets"].values():
             t["mounts"] = []

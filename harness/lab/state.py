@@ -174,6 +174,10 @@ def _locked(directory: Path):
     return folder_lock(directory, "lock")
 
 
+# Target names an extra rootfs may not take: the chroot lab's and the VM lab's own.
+RESERVED_TARGET_NAMES = ("lab-arm64", "lab-x86", "vm-arm64", "vm-x86")
+
+
 def _validate_extra(spec: RootfsSpec, taken: set[str]) -> None:
     if spec.arch not in ARCHES:
         raise LabError(f"rootfs {spec.name}: arch must be one of {', '.join(ARCHES)}, not {spec.arch!r}")
@@ -181,6 +185,8 @@ def _validate_extra(spec: RootfsSpec, taken: set[str]) -> None:
         raise LabError(f"rootfs name {spec.name!r} must be letters, digits, '.', '_' or '-'")
     if spec.name in taken:
         raise LabError(f"rootfs name {spec.name!r} clashes with a built-in lab image")
+    if spec.name in RESERVED_TARGET_NAMES:
+        raise LabError(f"rootfs name {spec.name!r} is a built-in lab target's name; choose another")
 
 
 def merge_extras(state: dict, extra: list[RootfsSpec] | None) -> None:
@@ -198,7 +204,10 @@ def merge_extras(state: dict, extra: list[RootfsSpec] | None) -> None:
 
 
 def all_targets(state: dict, native: str | None = None) -> list[LabTarget]:
-    """Built-ins plus remembered extras; extras keep the address/port first given to them."""
+    """Built-ins plus remembered extras; extras keep the address/port first given to them.
+
+    An extra is the target its --name says (`--rootfs F --name euler` is target `euler`).
+    """
     native = native or host_arch()
     targets = builtin_targets(native)
     used = {(t.host, t.port) for t in targets}
@@ -213,6 +222,6 @@ def all_targets(state: dict, native: str | None = None) -> list[LabTarget]:
         labels = {"lab": "true", "arch": record["arch"], "image": record["name"]}
         if record["arch"] != native:
             labels["emulated"] = "qemu-user"
-        targets.append(LabTarget(f"lab-{record['name']}", record["name"], record["arch"],
+        targets.append(LabTarget(record["name"], record["name"], record["arch"],
                                  record["host"], int(record["port"]), labels, record["file"]))
     return targets

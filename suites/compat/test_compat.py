@@ -178,6 +178,21 @@ def test_install(target, state, evidence):
         assert result.rc == 0, f"install failed (exit {result.rc}): {tail(result.stderr or result.stdout, 800)}"
         missing = sorted(set(driver.package_names) - set(installed)) if driver.kind != "tar.gz" else []
         assert not missing, f"not installed after a successful install command: {', '.join(missing)}"
+        _stop_if_started_by_install(driver, state, evidence)
+
+
+def _stop_if_started_by_install(driver, state, evidence) -> None:
+    """On a systemd server, Debian's packages start their service on install (the chroot lab forbids it
+    with policy-rc.d). COMPAT-START-001 tests the lifecycle's own start, so such a service is stopped
+    here, and the evidence says the package started it."""
+    life = driver.product.lifecycle
+    if not (life.has_service and driver.systemd):
+        return
+    started = driver.main_pid(driver.snapshot(), state.before_install)
+    evidence["started_by_install"] = started is not None
+    if started is not None:
+        result = driver.service("stop", timeout=life.stop_timeout)
+        evidence["stopped_after_install"] = {"pid": started, "rc": result.rc}
 
 
 @pytest.mark.check("COMPAT-LIBS-001", level=MANDATORY)

@@ -245,13 +245,13 @@ def test_extras_get_next_free_addresses() -> None:
     targets = state.all_targets(st, native="x86_64")
     assert [(t.name, t.host, t.port) for t in targets] == [
         ("lab-arm64", "127.0.0.2", 2201), ("lab-x86", "127.0.0.3", 2202),
-        ("lab-euler", "127.0.0.4", 2203), ("lab-kylin", "127.0.0.5", 2204)]
+        ("euler", "127.0.0.4", 2203), ("kylin", "127.0.0.5", 2204)]
     assert targets[2].labels == {"lab": "true", "arch": "aarch64", "image": "euler",
                                  "emulated": "qemu-user"}
     # Given again (say with a new file), an extra keeps its address.
     state.merge_extras(st, [state.RootfsSpec(Path("/tmp/euler2.tar"), "euler", "aarch64")])
     again = state.all_targets(st, native="x86_64")
-    assert [(t.name, t.port) for t in again][2:] == [("lab-euler", 2203), ("lab-kylin", 2204)]
+    assert [(t.name, t.port) for t in again][2:] == [("euler", 2203), ("kylin", 2204)]
     assert st["extras"][0]["file"] == "/tmp/euler2.tar"
 
 
@@ -260,6 +260,8 @@ def test_extras_get_next_free_addresses() -> None:
     ("bookworm-arm64", "aarch64", "clashes"),
     ("../evil", "aarch64", "must be letters"),
     ("x.partial", "aarch64", "must be letters"),
+    ("vm-x86", "x86_64", "built-in lab target"),
+    ("lab-arm64", "aarch64", "built-in lab target"),
 ])
 def test_bad_extras_are_rejected(name: str, arch: str, match: str) -> None:
     with pytest.raises(LabError, match=match):

@@ -79,7 +79,10 @@ def _proc(pid):
         user = str(uid)
     return {"pid": pid, "ppid": int(rest[1]), "comm": comm, "prog": prog, "args": args, "uid": uid, "user": user,
             "rss_kb": rss, "cpu_ticks": int(rest[11]) + int(rest[12]), "start": int(rest[19]),
-            "emulated": bool(emulated)}
+            "emulated": bool(emulated), "kthread": bool(int(rest[6]) & PF_KTHREAD)}
+
+
+PF_KTHREAD = 0x00200000  # /proc/PID/stat flags: a kernel thread (kworkers come and go on a real kernel)
 
 
 def _all_pids():
@@ -96,7 +99,7 @@ def processes():
     infos = {}
     for pid in _all_pids():
         info = _proc(pid)
-        if info is not None:
+        if info is not None and not info["kthread"]:
             info["ours"] = _in_our_root(pid, root)
             infos[pid] = info
     result = []
