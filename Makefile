@@ -5,13 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 XCH := $(VENV)/bin/xch
 APT_PACKAGES := qemu-user-static binfmt-support debootstrap openssh-server openssh-client iproute2 procps dpkg-dev \
-                chromium fonts-noto-cjk patchelf rpm
+                chromium fonts-noto-cjk patchelf rpm \
+                qemu-system-arm qemu-system-x86 qemu-utils qemu-efi-aarch64 ipxe-qemu seabios mmdebstrap e2fsprogs cpio
 PYTEST_ARGS ?=
 
 # The PostgreSQL the whitelist tests use (the password is a throwaway for a loopback test server).
 export XCH_TEST_PG_URL ?= postgresql+psycopg://xch:xch@127.0.0.1:5432/xch_test
 
-.PHONY: all deps venv lab lab-down postgres demo test unit lint bench clean
+.PHONY: all deps venv lab lab-vm lab-down postgres demo test unit lint bench clean
 
 all: test
 
@@ -34,16 +35,21 @@ $(VENV)/.installed: pyproject.toml
 lab: deps venv
 	@if [ "$$(id -u)" = 0 ]; then $(XCH) lab up; else echo "not root: skipping 'xch lab up' (lab tests will skip, or fail with XCH_REQUIRE_LAB=1)"; fi
 
+# The system lab: full-system VMs (vm-arm64 under TCG, vm-x86), images built once and cached in /var/lib/xch/lab/vm.
+lab-vm: deps venv
+	@if [ "$$(id -u)" = 0 ]; then $(XCH) lab up --vm; else echo "not root: skipping 'xch lab up --vm' (VM lab tests will skip, or fail with XCH_REQUIRE_LAB=1)"; fi
+
 lab-down: venv
 	$(XCH) lab down
+	$(XCH) lab down --vm
 
-demo: lab
+demo: lab lab-vm
 	XCH=$(XCH) bash scripts/demo.sh
 
 postgres:
 	@bash scripts/postgres-up.sh
 
-test: lab postgres
+test: lab lab-vm postgres
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # Static checks: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade; config in pyproject.toml).
@@ -53,7 +59,7 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: lab postgres
+bench: lab lab-vm postgres
 	$(PY) benchmarks/transport_overhead.py
 	$(PY) benchmarks/fleet.py
 	$(PY) benchmarks/whitelist_compile.py

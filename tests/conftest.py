@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 PROJECT = Path(__file__).resolve().parents[1]
 LAB_TOML = PROJECT / "targets" / "lab.toml"
+LAB_VM_TOML = PROJECT / "targets" / "lab-vm.toml"
 
 
 def _answers(host: str, port: int) -> bool:
@@ -46,6 +47,27 @@ def lab_inventory() -> Path:
             pytest.fail(f"XCH_REQUIRE_LAB=1 but the lab is not usable: {problem}", pytrace=False)
         pytest.skip(problem)
     return LAB_TOML
+
+
+@pytest.fixture(scope="session")
+def vm_inventory() -> Path:
+    """targets/lab-vm.toml when both lab VMs answer (`xch lab up --vm`); with XCH_REQUIRE_LAB=1 a missing VM lab fails."""
+    from harness.inventory import load_inventory
+
+    problem = None
+    if not LAB_VM_TOML.exists():
+        problem = f"{LAB_VM_TOML} not found: run `xch lab up --vm` (as root)"
+    else:
+        inv = load_inventory([LAB_VM_TOML])
+        names = sorted(t.name for t in inv.targets)
+        down = [t.name for t in inv.targets if not _answers(t.host, t.port)]
+        if names != ["vm-arm64", "vm-x86"] or down:
+            problem = f"lab VMs not all answering (have {names}, down {down}): run `xch lab up --vm`"
+    if problem:
+        if os.environ.get("XCH_REQUIRE_LAB") == "1":
+            pytest.fail(f"XCH_REQUIRE_LAB=1 but the VM lab is not usable: {problem}", pytrace=False)
+        pytest.skip(problem)
+    return LAB_VM_TOML
 
 
 @dataclass

@@ -89,8 +89,10 @@ def virtualization(detect_virt: str, hints_text: str, cpu_flags: list[str] | Non
     value = detected[0].strip() if detected else ""
     hints = set(_text(hints_text).split())
     flags = set(cpu_flags or [])
-    if value in ("", "none", "vm-other") and "qemu_fw_cfg" in hints:
-        value = "kvm" if "kvm_clock" in hints else "qemu"
+    if value in ("", "none", "vm-other") and "kvm_clock" in hints:
+        value = "kvm"  # the kvm-clock clocksource exists only under KVM
+    elif value in ("", "none", "vm-other") and "qemu_fw_cfg" in hints:
+        value = "qemu"
     if not value and "hypervisor" in flags:
         value = "vm-other"
     accel = {"qemu": "tcg", "kvm": "kvm"}.get(value, "")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.core.errors import LabError
+from harness.core.errors import InputError, LabError
 from harness.core.storage import atomic_write
 from harness.lab.host import (
     _terminate,
@@ -199,7 +199,7 @@ def lab_rm(project_dir: Path, name: str, progress: Callable[[str], None] | None 
         targets = all_targets(state)
         target = next((t for t in targets if t.name == name), None)
         if target is None:
-            raise LabError(f"no lab target called {name!r} (the lab has {', '.join(t.name for t in targets)})")
+            raise InputError(f"no lab target called {name!r} (the lab has {', '.join(t.name for t in targets)})")
         root = base / "images" / target.image
         actions = _stop_target(target, root, state)
         actions += unmount_all_under(root, progress)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.errors import LabError
+from harness.core.errors import InputError, LabError
 from harness.lab import aptsources
 from harness.lab.host import ensure_apt_sources
 from harness.lab.state import LabTarget, render_inventory
@@ -223,7 +223,7 @@ def test_missing_firmware_and_qemu_are_clear_errors(monkeypatch) -> None:
 
 
 def test_unknown_vm_name_lists_the_known_ones() -> None:
-    with pytest.raises(LabError, match="vm-arm64, vm-x86"):
+    with pytest.raises(InputError, match="vm-arm64, vm-x86"):
         select_specs(["vm-sparc"])
     assert [s.name for s in select_specs(None)] == ["vm-arm64", "vm-x86"]
 

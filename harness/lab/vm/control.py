@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.core.errors import LabError
+from harness.core.errors import InputError, LabError
 from harness.core.locks import folder_lock
 from harness.core.storage import atomic_write
 from harness.lab.host import _proc_cmdline, _terminate, check_port_free, require_root
@@ -90,7 +90,7 @@ def select_specs(names: list[str] | None) -> list[VmSpec]:
             chosen.append(vm_spec(name))
         except KeyError:
             known = ", ".join(s.name for s in VM_TARGETS)
-            raise LabError(f"no lab VM called {name!r} (the VM lab has {known})") from None
+            raise InputError(f"no lab VM called {name!r} (the VM lab has {known})") from None
     return chosen
 
 

@@ -33,7 +33,7 @@ QEMU_PACKAGE = {"qemu-system-aarch64": "qemu-system-arm", "qemu-system-x86_64": 
 
 FIRMWARE_PACKAGE = {"aarch64-uefi": "qemu-efi-aarch64"}
 
-KERNEL_CMDLINE = "root=LABEL={label} rw console={console} crashkernel=128M net.ifnames=1 panic=10"
+KERNEL_CMDLINE = "root=LABEL={label} rw console={console} quiet crashkernel=128M net.ifnames=1 panic=10"
 
 
 @dataclass(frozen=True)
