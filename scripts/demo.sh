@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the built-in lab (run by `make demo` after the lab is up):
 # targets answer with their facts -> smoke suite in parallel -> certify a real product on both
-# lab targets (compat, perf, migration) -> compile the runs into the whitelist database -> query it (-> build the report site).
+# lab targets (compat, perf, migration) -> certify mosquitto on the lab VMs in parallel -> compile the runs into the
+# whitelist database -> query it (-> build the report site).
 set -euo pipefail
 XCH=${XCH:-.venv/bin/xch}
 step() { printf '\n== %s ==\n' "$*"; }
@@ -9,9 +10,9 @@ step() { printf '\n== %s ==\n' "$*"; }
 step "targets and their platform facts"
 $XCH targets check
 
-step "smoke suite on every lab target, in parallel"
+step "smoke suite on every chroot lab target, in parallel"
 smoke_dir=results/demo-smoke-$(date -u +%Y%m%dT%H%M%SZ)
-$XCH run --suite smoke -n 2 --run-dir "$smoke_dir"
+$XCH run --suite smoke -n 2 --inventory targets/lab.toml --run-dir "$smoke_dir"
 
 step "certify redis (real Debian arm64 and amd64 packages) on lab-arm64 and lab-x86: compat, then perf and migration"
 # products/redis-server asks for perf (redis-benchmark against the x86 baseline, service levels) and
@@ -19,8 +20,20 @@ step "certify redis (real Debian arm64 and amd64 packages) on lab-arm64 and lab-
 cert_dir=results/demo-certify-redis-$(date -u +%Y%m%dT%H%M%SZ)
 $XCH certify products/redis-server --targets lab=true --run-dir "$cert_dir" || echo "(certify reported problems: see the verdicts above)"
 
+vm_runs=()
+if [ -f targets/lab-vm.toml ]; then
+  step "certify mosquitto on the lab VMs (vm-arm64 under TCG, vm-x86), both at once: each VM has its own network"
+  # --fresh returns both VMs to their base images first; systemd supervises the broker (kill -9 recovery).
+  vm_dir=results/demo-certify-mosquitto-vm-$(date -u +%Y%m%dT%H%M%SZ)
+  $XCH certify products/mosquitto --targets kind=vm -n 2 --fresh --suites none --run-dir "$vm_dir" \
+    || echo "(certify reported problems: see the verdicts above)"
+  vm_runs=("$vm_dir")
+else
+  step "no lab VMs: targets/lab-vm.toml is missing (\`make lab-vm\` or \`xch lab up --vm\`, as root, builds and boots them)"
+fi
+
 step "compile the runs into the whitelist database (whitelist/whitelist.db)"
-$XCH whitelist compile "$cert_dir" --lab demo-lab
+$XCH whitelist compile "$cert_dir" "${vm_runs[@]}" --lab demo-lab
 
 step "the whitelist"
 $XCH whitelist query
@@ -33,4 +46,5 @@ if $XCH report --help >/dev/null 2>&1; then
   echo "open reports/site/index.html in a browser (or: $XCH report serve)"
 fi
 echo
-echo "lab-arm64 runs under qemu-user emulation: its results are real, its timings are not ARM silicon."
+echo "lab-arm64 runs under qemu-user emulation and vm-arm64 under qemu TCG: their results are real, their timings"
+echo "are emulation, not ARM silicon."

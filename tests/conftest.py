@@ -29,45 +29,36 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def lab_inventory() -> Path:
-    """targets/lab.toml when both lab targets answer; with XCH_REQUIRE_LAB=1 a missing lab fails."""
+def _usable_lab(path: Path, names: list[str], up: str) -> Path:
+    """`path` when it lists exactly `names` and they all answer SSH; else skip (or fail with XCH_REQUIRE_LAB=1)."""
     from harness.inventory import load_inventory
 
     problem = None
-    if not LAB_TOML.exists():
-        problem = f"{LAB_TOML} not found: run `xch lab up` (as root)"
+    if not path.exists():
+        problem = f"{path} not found: run `{up}` (as root)"
     else:
-        inv = load_inventory([LAB_TOML])
+        inv = load_inventory([path])
+        have = sorted(t.name for t in inv.targets)
         down = [t.name for t in inv.targets if not _answers(t.host, t.port)]
-        if down:
-            problem = f"lab targets not answering: {', '.join(down)} (run `xch lab up`)"
+        if not set(names) <= set(have) or down:
+            problem = f"lab targets not all answering (have {', '.join(have)}; down {', '.join(down) or '-'}): run `{up}`"
     if problem:
         if os.environ.get("XCH_REQUIRE_LAB") == "1":
             pytest.fail(f"XCH_REQUIRE_LAB=1 but the lab is not usable: {problem}", pytrace=False)
         pytest.skip(problem)
-    return LAB_TOML
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab_inventory() -> Path:
+    """targets/lab.toml when the chroot lab's targets answer; with XCH_REQUIRE_LAB=1 a missing lab fails."""
+    return _usable_lab(LAB_TOML, ["lab-arm64", "lab-x86"], "xch lab up")
 
 
 @pytest.fixture(scope="session")
 def vm_inventory() -> Path:
-    """targets/lab-vm.toml when both lab VMs answer (`xch lab up --vm`); with XCH_REQUIRE_LAB=1 a missing VM lab fails."""
-    from harness.inventory import load_inventory
-
-    problem = None
-    if not LAB_VM_TOML.exists():
-        problem = f"{LAB_VM_TOML} not found: run `xch lab up --vm` (as root)"
-    else:
-        inv = load_inventory([LAB_VM_TOML])
-        names = sorted(t.name for t in inv.targets)
-        down = [t.name for t in inv.targets if not _answers(t.host, t.port)]
-        if names != ["vm-arm64", "vm-x86"] or down:
-            problem = f"lab VMs not all answering (have {names}, down {down}): run `xch lab up --vm`"
-    if problem:
-        if os.environ.get("XCH_REQUIRE_LAB") == "1":
-            pytest.fail(f"XCH_REQUIRE_LAB=1 but the VM lab is not usable: {problem}", pytrace=False)
-        pytest.skip(problem)
-    return LAB_VM_TOML
+    """targets/lab-vm.toml when both lab VMs answer; with XCH_REQUIRE_LAB=1 a missing VM lab fails."""
+    return _usable_lab(LAB_VM_TOML, ["vm-arm64", "vm-x86"], "xch lab up --vm")
 
 
 @dataclass

@@ -177,7 +177,7 @@ def _certify_text(data: dict[str, Any]) -> str:
         text += "\n\n性能 performance" + (f" (baseline {data['baseline']})" if data.get("baseline") else "") + "\n"
         text += table(measured, ["target", "metric", "value", "vs baseline", "verdict"])
         if any(m["emulation"] for t in data["targets"] for m in t["metrics"]):
-            text += ("\n注意 note: timings from emulated targets (qemu-user) measure emulation, not the "
+            text += ("\n注意 note: timings from emulated targets (qemu-user, TCG) measure emulation, not the "
                      "silicon / 仿真目标的计时反映的是仿真而非真实硬件")
     for note in data.get("notes") or []:
         text += f"\nnote: {note}"

@@ -15,5 +15,6 @@ Modules, one job each:
 Statistics live in `harness.perf.stats` (pure functions).
 """
 
-EMULATION_NOTE = ("timings from qemu-user emulation, not ARM silicon / 该目标的时间数据来自 qemu-user 仿真，"
-                  "不代表 ARM 实机性能")
+EMULATION_NOTE = ("timings from {kind} emulation, not silicon / 该目标的时间数据来自 {kind} 仿真，不代表实机性能")
+
+EMULATION_KIND = {"qemu-user": "qemu-user", "tcg": "qemu TCG (full-system)"}

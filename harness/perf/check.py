@@ -26,7 +26,7 @@ import pytest
 
 from harness.core import shell
 from harness.core.errors import InfraError
-from harness.perf import EMULATION_NOTE, micro, stats
+from harness.perf import EMULATION_KIND, EMULATION_NOTE, micro, stats
 from harness.perf.baseline import StoredBaseline
 from harness.perf.criteria import Criteria, check_outcome, judge
 from harness.perf.micro import Benchmark, MetricSpec, ParseError
@@ -115,8 +115,11 @@ class PerfCheck:
             perf["note"] = notes
 
     def _emulation_notes(self) -> str:
-        emulated = [n for n, e in self._sides_emulation().items() if e]
-        return f"{', '.join(emulated)}: {EMULATION_NOTE}" if emulated else ""
+        by_kind: dict[str, list[str]] = {}
+        for name, kind in self._sides_emulation().items():
+            if kind:
+                by_kind.setdefault(EMULATION_KIND.get(kind, kind), []).append(name)
+        return "; ".join(f"{', '.join(names)}: {EMULATION_NOTE.format(kind=kind)}" for kind, names in by_kind.items())
 
     def _sides_emulation(self) -> dict[str, str]:
         out = {self.side.name: self.side.emulation}

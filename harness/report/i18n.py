@@ -28,9 +28,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "switch_lang": ("English", "中文"),
     "generated": ("生成时间", "Generated"),
     "database": ("数据库", "Database"),
-    "emulation_note": ("注意：标注为“仿真”的平台在 qemu-user 仿真下运行，其耗时与性能数据来自仿真，不代表真实 ARM 芯片。",
-                       "Note: platforms marked \"emulated\" run under qemu-user emulation; their timings and "
-                       "performance figures come from emulation, not real ARM silicon."),
+    "emulation_note": ("注意：标注为“仿真”的平台在 qemu 仿真下运行（qemu-user 用户态仿真或 TCG 全系统仿真），"
+                       "其耗时与性能数据来自仿真，不代表真实芯片。",
+                       "Note: platforms marked \"emulated\" run under qemu emulation (qemu-user, or full-system TCG); "
+                       "their timings and performance figures come from emulation, not real silicon."),
     "emulated": ("仿真", "emulated"),
     "none": ("无", "none"),
     "total": ("合计", "Total"),

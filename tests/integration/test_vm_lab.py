@@ -115,3 +115,25 @@ def test_lab_status_shows_both_labs(vm_inventory, xch):
     rows = {row["name"]: row for row in done.json()}
     assert rows["vm-arm64"]["kind"] == "vm" and rows["vm-arm64"]["running"] and rows["vm-arm64"]["accel"] == "tcg"
     assert rows["vm-x86"]["answering"] and rows["vm-x86"]["accel"] in ("tcg", "kvm")
+
+
+def test_redis_with_a_live_perf_baseline_on_the_vms(vm_inventory, xch, tmp_path):
+    """On the chroot lab a live baseline with ports is refused (one shared network); on the VMs redis stays up on
+    vm-x86 while vm-arm64 is measured interleaved with it, both holding 6379."""
+    from tests.conftest import PROJECT
+
+    run_dir = tmp_path / "redis-live"
+    done = xch("certify", str(PROJECT / "products" / "redis-server"), "--targets", "vm-arm64,vm-x86", "--inventory",
+               str(vm_inventory), "--perf-baseline", "live", "--suites", "perf", "-n", "2", "--fresh",
+               "--run-dir", str(run_dir), "--json", timeout=3600)
+    assert done.rc in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    arm = {r["check_id"]: r for r in records if r["target"] == "vm-arm64"}
+    assert arm["CERTIFY-DEPLOY-PERF"]["outcome"] == "passed", arm["CERTIFY-DEPLOY-PERF"]["reason"]
+    workload = arm["PERF-WL-001"]
+    assert workload["outcome"] in ("passed", "failed"), workload.get("reason")  # measured, whatever the verdict
+    metric = next(m for m in workload["metrics"] if m["name"].endswith("set_rps"))
+    base = metric["baseline"]
+    assert base["source"] == "live, interleaved" and base["target"] == "vm-x86"
+    assert len(base["samples"]) == len(metric["samples"]) >= 5  # interleaved rounds, both servers up at once
+    assert metric["emulation"] == "tcg" and "TCG" in workload["evidence"]["perf"]["note"]

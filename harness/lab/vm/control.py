@@ -251,7 +251,7 @@ def _ensure_image(spec: VmSpec, pubkey: str, progress: Progress) -> dict:
     return info
 
 
-def _boot(spec: VmSpec, state: dict, fresh: bool, progress: Progress) -> dict:
+def _boot(spec: VmSpec, fresh: bool, progress: Progress) -> dict:
     """Boot one VM (its image must exist); returns its state entry."""
     binary = qemu.qemu_binary(spec)
     qemu.firmware_file(spec)
@@ -301,7 +301,7 @@ def vm_up(project_dir: Path, names: list[str] | None = None, progress: Callable[
             to_boot.append(spec)
             results.append({"name": spec.name, "status": "reset" if fresh else "started"})
         with ThreadPoolExecutor(max_workers=max(1, len(to_boot))) as pool:
-            futures = {spec.name: pool.submit(_boot, spec, state, fresh, progress) for spec in to_boot}
+            futures = {spec.name: pool.submit(_boot, spec, fresh, progress) for spec in to_boot}
             errors = []
             for name, future in futures.items():
                 try:
