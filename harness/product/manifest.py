@@ -143,6 +143,7 @@ class Lifecycle:
     process: str = ""
     pidfile: str = ""
     keep_users: tuple[str, ...] = ()
+    keep_paths: tuple[str, ...] = ()  # paths the package leaves on purge on purpose (a web root's placeholder page)
     start_timeout: float = 120.0
     stop_timeout: float = 120.0
     install_timeout: float = 900.0
@@ -526,7 +527,8 @@ def _lifecycle(table: dict, problems: Problems) -> Lifecycle:
     w = "[lifecycle]"
     _unknown(table, ("service", "start", "stop", "restart", "status", "install", "uninstall", "install_dir", "ports",
                      "process", "pidfile",
-                     "keep_users", "start_timeout", "stop_timeout", "install_timeout", "recovery_limit", "health"),
+                     "keep_users", "keep_paths", "start_timeout", "stop_timeout", "install_timeout", "recovery_limit",
+                     "health"),
              w, problems)
     service = _text(table, "service", w, problems, pattern=SERVICE_RE,
                     form="a service/unit name (letters, digits and @._+:-)")
@@ -563,16 +565,40 @@ def _lifecycle(table: dict, problems: Problems) -> Lifecycle:
             problems.add(f"{w}.keep_users[{i}]", f"expected a user name, got {shown(user)}")
         else:
             users.append(user)
+    paths = _keep_paths(table.get("keep_paths", []), f"{w}.keep_paths", problems)
     health = _health(table.get("health"), problems) if "health" in table else None
     if (health or ports) and not (service or commands["start"]):
         problems.add(w, "health or ports are declared but nothing starts the service; give service or start/stop")
     return Lifecycle(
         service=service, install_dir=install_dir, pidfile=pidfile, process=process or service,
-        ports=tuple(ports), keep_users=tuple(users), health=health, **commands,
+        ports=tuple(ports), keep_users=tuple(users), keep_paths=paths, health=health, **commands,
         start_timeout=_number(table, "start_timeout", w, problems, 120.0),
         stop_timeout=_number(table, "stop_timeout", w, problems, 120.0),
         install_timeout=_number(table, "install_timeout", w, problems, 900.0),
         recovery_limit=_number(table, "recovery_limit", w, problems, 900.0))
+
+
+KEEP_PATH_RE = re.compile(r"/(?:[A-Za-z0-9._+@-]+/)*[A-Za-z0-9._+@-]+")
+
+
+def _keep_paths(raw: Any, where: str, problems: Problems) -> tuple[str, ...]:
+    """Exact absolute paths the residue check accepts after uninstall (no globs, no `..`, at most 50)."""
+    if not isinstance(raw, list):
+        problems.add(where, f"expected an array of absolute paths, got {shown(raw)}")
+        return ()
+    if len(raw) > 50:
+        problems.add(where, f"at most 50 paths, got {len(raw)}")
+        return ()
+    paths = []
+    for i, path in enumerate(raw):
+        if not isinstance(path, str) or not KEEP_PATH_RE.fullmatch(path) or \
+                any(part in (".", "..") for part in path.split("/")):
+            problems.add(f"{where}[{i}]", f"expected an absolute path without '.' or '..' parts, got {shown(path)}")
+        elif path in ("/etc", "/usr", "/var", "/opt", "/home", "/root", "/srv", "/tmp"):
+            problems.add(f"{where}[{i}]", f"{path} is a system folder; name the product's own paths")
+        else:
+            paths.append(path)
+    return tuple(paths)
 
 
 def _health(raw: Any, problems: Problems) -> HealthProbe | None:

@@ -498,8 +498,10 @@ def test_no_residue(target, state, compat_product, evidence):
         remaining = [line[2:] for line in exists if line[:2] in ("d ", "f ")]
         new_paths = _related(sorted(driver.filesystem() - (state.fs_before or set())), listed, state.driver)
         shared = driver.owned_by_others(sorted(set(remaining) | set(new_paths)))
-        files = sorted(p for p in remaining if p not in shared)
-        unowned = sorted(p for p in new_paths if p not in shared and p not in files)
+        declared = set(compat_product.lifecycle.keep_paths)
+        files = sorted(p for p in remaining if p not in shared and p not in declared)
+        unowned = sorted(p for p in new_paths if p not in shared and p not in files and p not in declared)
+        kept_paths = sorted(declared & (set(remaining) | set(new_paths)))
         after = driver.snapshot()
         procs = after.new_procs(before)
         state.leftover_pids = [p["pid"] for p in procs]
@@ -508,7 +510,7 @@ def test_no_residue(target, state, compat_product, evidence):
         kept = [u for u in users if u in compat_product.lifecycle.keep_users]
         users = [u for u in users if u not in kept]
         evidence.update({"files": files, "new_unowned_files": unowned, "processes": [describe_proc(p) for p in procs],
-                         "ports": ports, "users": users, "kept_users_declared": kept})
+                         "ports": ports, "users": users, "kept_users_declared": kept, "kept_paths_declared": kept_paths})
         problems = []
         if files:
             problems.append(f"{len(files)} of the product's path(s) remain: {', '.join(files[:10])}")

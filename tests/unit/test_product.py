@@ -281,3 +281,15 @@ def test_files_the_manifest_refers_to_stay_inside_the_product_folder(tmp_path):
 def test_migration_needs_a_parity_file(tmp_path):
     found = problems_of(write(tmp_path, GOOD + '\n[certify]\nsuites = ["migration"]\n'))
     assert any("asks for migration but the manifest has no [migration] parity file" in p for p in found), found
+
+
+def test_keep_paths_are_exact_product_paths(tmp_path):
+    """keep_paths (what purge leaves on purpose, like a web root's placeholder page) takes exact absolute paths only."""
+    good = GOOD.replace('keep_users = ["widget"]', 'keep_users = ["widget"]\nkeep_paths = ["/var/www/html/index.html"]')
+    assert load_product(write(tmp_path / "ok", good)).lifecycle.keep_paths == ("/var/www/html/index.html",)
+    bad = GOOD.replace('keep_users = ["widget"]',
+                       'keep_users = ["widget"]\nkeep_paths = ["relative", "/var/../etc", "/etc", "/a\\nb", 3]')
+    found = problems_of(write(tmp_path / "bad", bad))
+    assert [p.split(":")[0] for p in found if "keep_paths" in p] == [
+        f"[lifecycle].keep_paths[{i}]" for i in range(5)], found
+    assert any("system folder" in p for p in found)
