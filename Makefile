@@ -65,6 +65,7 @@ bench: lab lab-vm postgres
 	$(PY) benchmarks/whitelist_compile.py
 	$(PY) benchmarks/report_build.py
 	$(PY) benchmarks/scan_precision.py
+	$(PY) benchmarks/vm_lab.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

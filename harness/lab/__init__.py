@@ -19,8 +19,9 @@ Layout under the lab dir (`$XCH_LAB_DIR`, default /var/lib/xch/lab):
 
 Design choice: the instance IS the image dir. Copying a ~300 MB rootfs per `up` would cost time
 and disk for little benefit; suites that install packages (apt-get works inside) leave them in
-the image, which is what a long-lived lab machine does too. To start from scratch: `xch lab down`,
-then delete `images/<image>`; the next `up` rebuilds it.
+the image, which is what a long-lived lab machine does too. To start one target from scratch:
+`xch lab rebuild NAME` (or `xch lab rm NAME`, and the next `up` builds it again). The lab VMs
+(vm/, `xch lab up --vm`) instead write to overlays that `xch lab reset NAME` drops.
 
 `lab_down` removes `targets/lab.toml` because an inventory pointing at dead targets would only
 produce connection errors; `lab_up` writes it again.

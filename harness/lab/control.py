@@ -38,6 +38,7 @@ from harness.lab.sshd import (
     start_sshd,
 )
 from harness.lab.state import (
+    RESERVED_TARGET_NAMES,
     LabTarget,
     Progress,
     RootfsSpec,
@@ -199,7 +200,9 @@ def lab_rm(project_dir: Path, name: str, progress: Callable[[str], None] | None 
         targets = all_targets(state)
         target = next((t for t in targets if t.name == name), None)
         if target is None:
-            raise InputError(f"no lab target called {name!r} (the lab has {', '.join(t.name for t in targets)})")
+            vms = ", ".join(n for n in RESERVED_TARGET_NAMES if n.startswith("vm-"))
+            raise InputError(f"no lab target called {name!r} (the chroot lab has "
+                             f"{', '.join(t.name for t in targets)}; the VM lab has {vms})")
         root = base / "images" / target.image
         actions = _stop_target(target, root, state)
         actions += unmount_all_under(root, progress)

@@ -330,7 +330,7 @@ def vm_status() -> list[dict]:
         pid = running_pid(spec)
         rows.append({"name": spec.name, "arch": spec.arch, "kind": "vm", "built": bool(info),
                      "kernel": info.get("kernel", ""), "running": pid is not None,
-                     "answering": pid is not None and ssh_answering(spec.host, spec.port, timeout=2.0),
+                     "answering": pid is not None and ssh_answering(spec.host, spec.port, timeout=5.0),
                      "address": spec.host, "port": spec.port, "accel": entry.get("accel", ""),
                      "accel_reason": entry.get("accel_reason", ""), "cpu": entry.get("cpu", ""),
                      "image": str(paths_for(spec).image_dir)})
