@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 from harness.core.errors import LabError
 from harness.core.storage import atomic_write
@@ -155,7 +156,7 @@ def _package_versions(root: Path, names: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
-def _run_logged(args: list[str], log, what: str, timeout: float, stdin_text: str | None = None) -> None:
+def _run_logged(args: list[str], log: IO[str], what: str, timeout: float, stdin_text: str | None = None) -> None:
     log.write(f"# {' '.join(args)}\n")
     log.flush()
     try:
