@@ -141,8 +141,13 @@ def test_redis_with_a_live_perf_baseline_on_the_vms(vm_inventory, xch, tmp_path)
     done = xch("certify", str(product), "--targets", "vm-arm64,vm-x86", "--inventory", str(vm_inventory),
                "--perf-baseline", "live", "--suites", "perf", "--perf-criteria", str(criteria), "-n", "2", "--fresh",
                "--run-dir", str(run_dir), "--json", timeout=3600)
-    assert done.rc in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.rc in (0, 1, 3), done.stdout[-3000:] + done.stderr[-3000:]
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    # Under TCG on a busy machine a service level can come out inconclusive (an error by design: measure again);
+    # nothing else may error: not a deployment, not a workload.
+    errors = [r for r in records if r["outcome"] == "error"]
+    assert all(r["check_id"].startswith("PERF-SVC") and "inconclusive" in (r.get("reason") or "") for r in errors), [
+        (r["target"], r["check_id"], r.get("reason")) for r in errors]
     arm = {r["check_id"]: r for r in records if r["target"] == "vm-arm64"}
     assert arm["CERTIFY-DEPLOY-PERF"]["outcome"] == "passed", arm["CERTIFY-DEPLOY-PERF"]["reason"]
     workload = arm["PERF-WL-001"]
